@@ -210,7 +210,13 @@ impl Grid {
             return false;
         }
         let far = self.dims.map(|d| (d - 1) as f64);
-        let corners = [[0.0, 0.0, 0.0], [far[0], 0.0, 0.0], [0.0, far[1], 0.0], [0.0, 0.0, far[2]], far];
+        let corners = [
+            [0.0, 0.0, 0.0],
+            [far[0], 0.0, 0.0],
+            [0.0, far[1], 0.0],
+            [0.0, 0.0, far[2]],
+            far,
+        ];
         corners.iter().all(|&c| {
             linalg::norm(linalg::sub(self.index_to_world(c), other.index_to_world(c))) <= tol_mm
         })

@@ -64,7 +64,10 @@ fn sphere_stays_centred_after_resampling_to_rotated_coarser_grid() {
     let inside = |p: Vec3| u8::from(linalg::norm(linalg::sub(p, CENTRE)) <= RADIUS_MM);
     let source = sample(&fine_source(), inside);
     let src_c = centroid(&source);
-    assert!(linalg::norm(linalg::sub(src_c, CENTRE)) < 0.2, "source centroid {src_c:?}");
+    assert!(
+        linalg::norm(linalg::sub(src_c, CENTRE)) < 0.2,
+        "source centroid {src_c:?}"
+    );
 
     let target = rotated_coarse_target();
     let resampled = resample(&source, &target, Interpolation::Nearest, 0);
@@ -98,7 +101,12 @@ fn linear_ramp_is_reproduced_exactly_by_trilinear_interpolation() {
         (0..3).all(|a| q[a] >= 0.0 && q[a] <= (src.dims[a] - 1) as f64)
     });
     let mut checked = 0;
-    for ((got, want), &inner) in resampled.data().iter().zip(expected.data()).zip(interior.data()) {
+    for ((got, want), &inner) in resampled
+        .data()
+        .iter()
+        .zip(expected.data())
+        .zip(interior.data())
+    {
         // Between the outer voxel centres and the half-voxel border values are extended, not
         // extrapolated; only the interior is exact.
         if inner {
