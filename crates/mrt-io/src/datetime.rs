@@ -132,3 +132,57 @@ mod tests {
         assert_eq!(acq.hours_since(inj), 28.0);
     }
 }
+
+/// Civil date from days since 1970-01-01 (inverse of `days_from_civil`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+impl Timestamp {
+    /// `(DA, TM)` strings: `YYYYMMDD`, `HHMMSS.ffffff` (microseconds).
+    pub fn to_da_tm(self) -> (String, String) {
+        let micros = (self.0 * 1e6).round() as i64;
+        let days = micros.div_euclid(86_400_000_000);
+        let rem = micros.rem_euclid(86_400_000_000);
+        let (y, m, d) = civil_from_days(days);
+        let (h, rem) = (rem / 3_600_000_000, rem % 3_600_000_000);
+        let (mi, rem) = (rem / 60_000_000, rem % 60_000_000);
+        let (s, us) = (rem / 1_000_000, rem % 1_000_000);
+        (
+            format!("{y:04}{m:02}{d:02}"),
+            format!("{h:02}{mi:02}{s:02}.{us:06}"),
+        )
+    }
+
+    /// DT string `YYYYMMDDHHMMSS.ffffff`.
+    pub fn to_dt(self) -> String {
+        let (da, tm) = self.to_da_tm();
+        format!("{da}{tm}")
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn format_round_trips() {
+        for s in [
+            "20261127130000.250000",
+            "19991231235959.000001",
+            "20000229000000.000000",
+        ] {
+            let t = parse_dt(s).expect("valid");
+            assert_eq!(t.to_dt(), s);
+        }
+    }
+}

@@ -17,3 +17,4 @@ pub mod write;
 
 pub use file::{open_dataset, open_header, read_image_file, DicomImage};
 pub use header::{DicomHeader, Radiopharmaceutical, SeriesKind};
+pub use series::{read_series, SeriesVolume};
