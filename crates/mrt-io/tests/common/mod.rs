@@ -51,3 +51,34 @@ pub fn run_python(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value 
     );
     serde_json::from_slice(&out.stdout).expect("script prints JSON")
 }
+
+use mrt_core::linalg::rotation_xyz_deg;
+use mrt_core::{Grid, Volume};
+
+/// A small CT-like volume (integer HU) on a slightly rotated grid.
+pub fn small_ct(dims: [usize; 3], spacing: [f64; 3]) -> Volume<f32> {
+    let grid = Grid::new(
+        dims,
+        spacing,
+        [-60.0, -80.0, 120.0],
+        rotation_xyz_deg([0.0, 0.0, 3.0]),
+    )
+    .expect("valid grid");
+    let mut data = Vec::with_capacity(grid.len());
+    for k in 0..dims[2] {
+        for j in 0..dims[1] {
+            for i in 0..dims[0] {
+                data.push(((i * 3 + j * 5 + k * 11) % 400) as f32 - 200.0);
+            }
+        }
+    }
+    Volume::new(grid, data).expect("sized")
+}
+
+/// A small SPECT-like volume (Bq/mL) covering the same region.
+pub fn small_spect() -> Volume<f32> {
+    let grid = Grid::axis_aligned([12, 12, 8], [4.8, 4.8, 4.8], [-70.0, -90.0, 110.0])
+        .expect("valid grid");
+    let data = (0..grid.len()).map(|n| (n % 97) as f32 * 1234.5).collect();
+    Volume::new(grid, data).expect("sized")
+}
