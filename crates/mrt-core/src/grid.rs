@@ -105,7 +105,7 @@ impl Grid {
                 deviation = deviation.max((v - expected).abs());
             }
         }
-        if !(deviation <= ORTHONORMAL_TOLERANCE) {
+        if deviation.is_nan() || deviation > ORTHONORMAL_TOLERANCE {
             return Err(GridError::NotOrthonormal { deviation });
         }
         Ok(())

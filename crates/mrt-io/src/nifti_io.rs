@@ -237,26 +237,6 @@ fn header_for(grid: &Grid) -> NiftiHeader {
     let ras_dir = linalg::mat_mul(&FLIP_XY, &grid.direction);
     let origin = linalg::mat_vec(&FLIP_XY, grid.origin_mm);
     let ([b, c, d], qfac) = quaternion(&ras_dir);
-    let mut h = NiftiHeader::default();
-    h.pixdim = [
-        qfac as f32,
-        grid.spacing_mm[0] as f32,
-        grid.spacing_mm[1] as f32,
-        grid.spacing_mm[2] as f32,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-    ];
-    h.xyzt_units = 2 | 8; // mm, seconds
-    h.qform_code = 1;
-    h.sform_code = 1;
-    h.quatern_b = b as f32;
-    h.quatern_c = c as f32;
-    h.quatern_d = d as f32;
-    h.quatern_x = origin[0] as f32;
-    h.quatern_y = origin[1] as f32;
-    h.quatern_z = origin[2] as f32;
     let mut rows = [[0.0f32; 4]; 3];
     for (r, row) in rows.iter_mut().enumerate() {
         for c in 0..3 {
@@ -264,11 +244,32 @@ fn header_for(grid: &Grid) -> NiftiHeader {
         }
         row[3] = origin[r] as f32;
     }
-    h.srow_x = rows[0];
-    h.srow_y = rows[1];
-    h.srow_z = rows[2];
-    h.descrip = b"mrtdose".to_vec();
-    h
+    NiftiHeader {
+        pixdim: [
+            qfac as f32,
+            grid.spacing_mm[0] as f32,
+            grid.spacing_mm[1] as f32,
+            grid.spacing_mm[2] as f32,
+            1.0,
+            1.0,
+            1.0,
+            1.0,
+        ],
+        xyzt_units: 2 | 8, // mm, seconds
+        qform_code: 1,
+        sform_code: 1,
+        quatern_b: b as f32,
+        quatern_c: c as f32,
+        quatern_d: d as f32,
+        quatern_x: origin[0] as f32,
+        quatern_y: origin[1] as f32,
+        quatern_z: origin[2] as f32,
+        srow_x: rows[0],
+        srow_y: rows[1],
+        srow_z: rows[2],
+        descrip: b"mrtdose".to_vec(),
+        ..NiftiHeader::default()
+    }
 }
 
 /// Voxel types mrtdose writes to NIfTI.
@@ -331,11 +332,13 @@ mod tests {
                     }
                 }
                 let ([b, c, d], qfac) = quaternion(&r);
-                let mut h = NiftiHeader::default();
-                h.quatern_b = b as f32;
-                h.quatern_c = c as f32;
-                h.quatern_d = d as f32;
-                h.pixdim = [qfac as f32, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+                let h = NiftiHeader {
+                    quatern_b: b as f32,
+                    quatern_c: c as f32,
+                    quatern_d: d as f32,
+                    pixdim: [qfac as f32, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+                    ..NiftiHeader::default()
+                };
                 let (m, _) = qform_matrix(&h);
                 for i in 0..3 {
                     for j in 0..3 {

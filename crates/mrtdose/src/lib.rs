@@ -1,0 +1,19 @@
+//! The mrtdose command-line tool as a library, so that tests drive [`run`] directly.
+//!
+//! Each subcommand lives in its own module and only wires library crates (mrt-core, mrt-io, ...)
+//! to the terminal: no imaging or physics code belongs here.
+
+pub mod cli;
+pub mod inspect;
+pub mod logging;
+
+use std::io::Write;
+
+use cli::{Cli, Command};
+
+/// Runs one command, writing its result to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args, out),
+    }
+}
