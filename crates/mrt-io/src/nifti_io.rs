@@ -101,7 +101,15 @@ fn qform_matrix(h: &NiftiHeader) -> (Mat3, Vec3) {
         f64::from(h.quatern_c),
         f64::from(h.quatern_d),
     );
-    let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+    // As nifti1_io.c: near a 180° rotation, a² is lost in f32 rounding; then a = 0 and (b, c, d)
+    // is renormalised instead of taking the square root of rounding noise.
+    let a2 = 1.0 - (b * b + c * c + d * d);
+    let (a, b, c, d) = if a2 < 1e-7 {
+        let n = (b * b + c * c + d * d).sqrt();
+        (0.0, b / n, c / n, d / n)
+    } else {
+        (a2.sqrt(), b, c, d)
+    };
     let r = [
         [
             a * a + b * b - c * c - d * d,

@@ -235,7 +235,7 @@ fn non_nifti_and_missing_files_are_named_errors() {
 }
 
 /// Real files whose corruption exercises every decoder path: native, RLE (ours), JPEG 2000,
-/// JPEG-LS, deflate, big endian, RT Dose 32-bit, NM multi-frame.
+/// JPEG-LS, 12-bit lossy JPEG (ours), deflate, big endian, RT Dose 32-bit, colour JPEG.
 const CORRUPTION_TARGETS: &[&str] = &[
     "CT_small.dcm",
     "MR_small_RLE.dcm",
@@ -247,6 +247,7 @@ const CORRUPTION_TARGETS: &[&str] = &[
     "JPEG2000.dcm",
     "JPEGLSNearLossless_16.dcm",
     "SC_rgb_jpeg_dcmtk.dcm",
+    "JPGExtended.dcm",
 ];
 
 #[derive(Debug, Clone)]

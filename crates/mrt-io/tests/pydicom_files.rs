@@ -26,11 +26,14 @@ fn read_f64_file(path: &Path) -> Vec<f64> {
 }
 
 /// Files pydicom decodes that we knowingly do not, with the reason. Each must still give a typed
-/// error naming the file; the list is reported in the project's closing notes.
-const KNOWN_GAPS: &[(&str, &str)] = &[(
-    "JPGExtended.dcm",
-    "12-bit lossy JPEG (extended process 4): the jpeg-decoder crate decodes 8-bit DCT only",
-)];
+/// error naming the file; the list is reported in the project's closing notes. Empty today.
+const KNOWN_GAPS: &[(&str, &str)] = &[];
+
+/// Lossy JPEG (baseline/extended DCT): decoders may differ by one unit per sample (IDCT
+/// rounding, within ISO/IEC 10918-2 accuracy). pydicom uses libjpeg, we use a port of
+/// libjpeg-turbo, so for these syntaxes values must agree within one stored unit; every other
+/// syntax must agree exactly.
+const LOSSY_DCT_SYNTAXES: &[&str] = &["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"];
 
 #[test]
 fn reader_matches_pydicom_on_every_test_file() {
@@ -47,7 +50,8 @@ fn reader_matches_pydicom_on_every_test_file() {
         entries.len()
     );
 
-    let (mut matched, mut rejected_unreadable, mut rejected_unsupported) = (0, 0, 0);
+    let (mut matched, mut matched_lossy, mut rejected_unreadable, mut rejected_unsupported) =
+        (0, 0, 0, 0);
     let mut failures = Vec::new();
     for e in entries {
         let name = e["file"].as_str().expect("name");
@@ -90,18 +94,33 @@ fn reader_matches_pydicom_on_every_test_file() {
                 ));
                 continue;
             }
-            let mismatches = img
+            let lossy = LOSSY_DCT_SYNTAXES.contains(&img.header.transfer_syntax.as_str());
+            let unit = img.header.rescale_slope.unwrap_or(1.0).abs();
+            let tolerance = if lossy { unit } else { 0.0 };
+            let differing = img
                 .values
                 .iter()
                 .zip(&want)
                 .filter(|(a, b)| a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan()))
                 .count();
+            let mismatches = img
+                .values
+                .iter()
+                .zip(&want)
+                .filter(|(a, b)| (*a - *b).abs() > tolerance || a.is_nan() != b.is_nan())
+                .count();
+            if lossy {
+                println!(
+                    "{name}: lossy JPEG, {differing} of {} samples differ from pydicom by at most one unit",
+                    want.len()
+                );
+            }
             if mismatches > 0 {
                 let first = img
                     .values
                     .iter()
                     .zip(&want)
-                    .position(|(a, b)| a != b)
+                    .position(|(a, b)| (*a - *b).abs() > tolerance)
                     .expect("a mismatch");
                 failures.push(format!(
                     "{name}: {mismatches} values differ; first at {first}: {} vs pydicom {}",
@@ -141,6 +160,9 @@ fn reader_matches_pydicom_on_every_test_file() {
             }
             if geometry_ok {
                 matched += 1;
+                if lossy && differing > 0 {
+                    matched_lossy += 1;
+                }
             }
         } else {
             match result {
@@ -167,8 +189,10 @@ fn reader_matches_pydicom_on_every_test_file() {
         }
     }
     println!(
-        "matched pydicom exactly: {matched}; unreadable/malformed rejected with an error: \
-         {rejected_unreadable}; decodable but unsupported (colour) rejected: {rejected_unsupported}"
+        "matched pydicom: {matched} ({} exactly, {matched_lossy} lossy JPEG within one unit); \
+         unreadable/malformed rejected with an error: {rejected_unreadable}; decodable but \
+         unsupported (colour) rejected: {rejected_unsupported}",
+        matched - matched_lossy
     );
     assert!(
         failures.is_empty(),

@@ -271,3 +271,53 @@ fn nibabel_written_ras_file_reads_into_lps() {
     let want: Vec<f32> = (0..24).map(|v| v as f32 * 0.5 - 1.0).collect();
     assert_eq!(back.volume.data(), &want[..]);
 }
+
+#[test]
+fn pt_style_spect_series_with_per_slice_rescale_matches_pydicom() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    // Some SPECT exports are single-frame PT-style slices with a rescale slope per slice.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ct = oblique_volume([16, 12, 5], [4.0, 4.0, 4.0], 0.1).map(|v| v.abs().round());
+    let meta = SeriesMeta::new("PT-style SPECT", parse_dt("20261128093000").expect("dt"));
+    let mut files = write_ct_series(dir.path(), &ct, &meta).expect("written");
+    files.sort();
+    for (k, f) in files.iter().enumerate() {
+        let mut obj = dicom_object::OpenFileOptions::new()
+            .open_file(f)
+            .expect("open");
+        let slope = format!("{}", 0.5 + 0.25 * k as f64);
+        for (tag, vr, value) in [
+            (tags::MODALITY, VR::CS, "PT"),
+            (tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.128"),
+            (tags::UNITS, VR::CS, "BQML"),
+            (tags::RESCALE_SLOPE, VR::DS, slope.as_str()),
+            (tags::DECAY_CORRECTION, VR::CS, "NONE"),
+        ] {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+        }
+        obj.write_to_file(f).expect("rewrite");
+    }
+    let back = read_series(&files).expect("read");
+    assert_eq!(back.kind, SeriesKind::EmissionSlices);
+    assert!(back.quantitative);
+    assert_eq!(back.units.as_deref(), Some("BQML"));
+    let out = dir.path().join("pydicom.f64");
+    let info = common::run_python(
+        "pydicom_check.py",
+        &[dir.path().as_os_str(), out.as_os_str()],
+    );
+    assert_eq!(info["modality"], "PT");
+    let theirs = read_f64(&out);
+    let ours: Vec<f64> = back.volume.data().iter().map(|&v| f64::from(v)).collect();
+    assert_eq!(theirs.len(), ours.len());
+    for (t, o) in theirs.iter().zip(&ours) {
+        assert_eq!(*t as f32 as f64, *o, "pydicom {t} vs ours {o}");
+    }
+    // And the per-slice slopes were really applied: slice k is stored × (0.5 + 0.25 k).
+    let n = 16 * 12;
+    for k in 0..5 {
+        let want = f64::from(ct.data()[k * n + 7]) * (0.5 + 0.25 * k as f64);
+        assert_eq!(ours[k * n + 7], want as f32 as f64);
+    }
+}

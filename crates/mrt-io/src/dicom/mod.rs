@@ -9,6 +9,7 @@
 pub mod attrs;
 pub mod file;
 pub mod header;
+pub mod jpeg12;
 pub mod pixels;
 pub mod rle;
 pub mod series;

@@ -11,7 +11,7 @@ use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::{PixelDecoder, PixelRepresentation};
 
 use super::header::DicomHeader;
-use super::rle;
+use super::{jpeg12, rle};
 use crate::error::{error_chain, panic_message, Problem};
 
 /// Stored (un-rescaled) sample values of every frame, frame-major, then row, then column.
@@ -44,6 +44,19 @@ pub fn decode_stored(
     let ts = header.transfer_syntax.clone();
     if ts == rle::RLE_LOSSLESS {
         return decode_rle(obj, header);
+    }
+    let bits_stored = super::attrs::Attrs::new(obj).int(tags::BITS_STORED, "BitsStored")?;
+    if jpeg12::applies(&ts, bits_stored) {
+        let rows = header.rows.ok_or(Problem::MissingAttribute("Rows"))? as usize;
+        let columns = header.columns.ok_or(Problem::MissingAttribute("Columns"))? as usize;
+        let frames = header.number_of_frames as usize;
+        let values = jpeg12::decode(obj, &ts, rows, columns, frames)?;
+        return Ok(StoredFrames {
+            rows,
+            columns,
+            frames,
+            values,
+        });
     }
     // Codecs are third-party code fed with untrusted bytes: a panic there becomes an error for
     // this file instead of taking the whole study down.
