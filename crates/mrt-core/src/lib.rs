@@ -6,12 +6,15 @@
 //! What must not: file formats, I/O, async, logging of patient data. Every other crate builds on
 //! this one, so it stays dependency-light (rayon for data parallelism, serde for geometry JSON).
 
+pub mod filter;
 pub mod grid;
 pub mod linalg;
 pub mod resample;
+pub mod transform;
 pub mod volume;
 
 pub use grid::{Grid, GridError};
 pub use linalg::{Mat3, Vec3};
 pub use resample::{resample, resample_mapped, Interpolation};
+pub use transform::RigidTransform;
 pub use volume::{Volume, VolumeStats};

@@ -29,6 +29,98 @@ pub enum Command {
     /// modality, geometry (LPS mm), units, value statistics, acquisition times, study grouping
     /// and time points, and every file that was skipped and why.
     Inspect(InspectArgs),
+    /// Generate one digital phantom study (SPECT/CT time series after 177Lu-DOTATATE) with its
+    /// ground truth in DIR/truth/truth.json. Deterministic for a seed.
+    Phantom(PhantomArgs),
+    /// Generate a cohort: N phantom studies in DIR/patient-XXX/, seeds SEED, SEED+1, ...
+    PhantomTrial(PhantomTrialArgs),
+}
+
+/// Output format of the phantom generator.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PhantomFormat {
+    /// DICOM: CT series and NM multi-frame SPECT (Bq/mL), as scanners write them.
+    Dicom,
+    /// NIfTI volumes and a JSON manifest.
+    Nifti,
+}
+
+/// Size preset of the phantom generator.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PhantomPreset {
+    /// 128×128×100 CT at 3 mm (for tests).
+    Small,
+    /// 512×512×140 CT at 0.9 × 0.9 × 2.5 mm.
+    Clinical,
+}
+
+/// Options shared by `phantom` and `phantom-trial`.
+#[derive(Debug, Args)]
+pub struct PhantomCommon {
+    /// Size preset.
+    #[arg(
+        long,
+        env = "MRTDOSE_PHANTOM_PRESET",
+        value_enum,
+        default_value = "small"
+    )]
+    pub preset: PhantomPreset,
+    /// SPECT/CT time points, hours after injection.
+    #[arg(
+        long,
+        env = "MRTDOSE_PHANTOM_TIMEPOINTS_H",
+        value_delimiter = ',',
+        default_value = "4,24,72,168"
+    )]
+    pub timepoints_h: Vec<f64>,
+    /// SPECT point spread function FWHM (mm).
+    #[arg(long, env = "MRTDOSE_PHANTOM_PSF_FWHM_MM", default_value_t = 11.0)]
+    pub psf_fwhm_mm: f64,
+    /// Largest SPECT↔CT misalignment per time point (mm; 0 = aligned).
+    #[arg(long, env = "MRTDOSE_PHANTOM_MISALIGN_MM", default_value_t = 0.0)]
+    pub misalign_mm: f64,
+    /// Output format.
+    #[arg(
+        long,
+        env = "MRTDOSE_PHANTOM_FORMAT",
+        value_enum,
+        default_value = "dicom"
+    )]
+    pub format: PhantomFormat,
+    /// Leave out liver tumours.
+    #[arg(long, env = "MRTDOSE_PHANTOM_NO_TUMOURS")]
+    pub no_tumours: bool,
+}
+
+/// `mrtdose phantom`.
+#[derive(Debug, Args)]
+pub struct PhantomArgs {
+    /// Output directory (created).
+    #[arg(long, env = "MRTDOSE_OUT")]
+    pub out: PathBuf,
+    /// Seed.
+    #[arg(long, env = "MRTDOSE_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: PhantomCommon,
+}
+
+/// `mrtdose phantom-trial`.
+#[derive(Debug, Args)]
+pub struct PhantomTrialArgs {
+    /// Number of patients.
+    #[arg(long, env = "MRTDOSE_TRIAL_N")]
+    pub n: usize,
+    /// Output directory (created).
+    #[arg(long, env = "MRTDOSE_OUT")]
+    pub out: PathBuf,
+    /// Seed of the first patient.
+    #[arg(long, env = "MRTDOSE_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: PhantomCommon,
 }
 
 /// `mrtdose inspect`.

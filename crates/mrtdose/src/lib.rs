@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod inspect;
 pub mod logging;
+pub mod phantom;
 
 use std::io::Write;
 
@@ -15,5 +16,7 @@ use cli::{Cli, Command};
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args, out),
+        Command::Phantom(args) => phantom::run(&args, out),
+        Command::PhantomTrial(args) => phantom::run_trial(&args, out),
     }
 }

@@ -16,7 +16,7 @@ use mrt_core::linalg;
 use mrt_core::{Grid, Volume};
 use rayon::prelude::*;
 
-use super::uid::new_uid;
+use super::uid::{derived_uid, new_uid};
 use crate::datetime::Timestamp;
 use crate::error::{IoError, Problem, Result};
 
@@ -39,6 +39,9 @@ pub struct SeriesMeta {
     pub series_description: String,
     /// Acquisition start.
     pub acquisition_time: Timestamp,
+    /// When set, SOP Instance UIDs are derived from this seed, the series UID and the instance
+    /// index instead of drawn at random, so the same input writes byte-identical files.
+    pub instance_uid_seed: Option<u64>,
 }
 
 impl SeriesMeta {
@@ -53,6 +56,7 @@ impl SeriesMeta {
             series_number: 1,
             series_description: description.into(),
             acquisition_time,
+            instance_uid_seed: None,
         }
     }
 }
@@ -72,6 +76,23 @@ pub struct Administration {
     pub injected_activity_mbq: f64,
     /// Physical half-life in seconds.
     pub half_life_s: f64,
+}
+
+/// The SOP Instance UID of instance `index` of the series.
+fn instance_uid(meta: &SeriesMeta, index: usize) -> String {
+    match meta.instance_uid_seed {
+        Some(seed) => {
+            // FNV-1a of the series UID keeps instances of different series apart.
+            let h = meta
+                .series_uid
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+            derived_uid(seed, &[h, index as u64])
+        }
+        None => new_uid(),
+    }
 }
 
 fn write_err(path: &Path, msg: impl std::fmt::Display) -> IoError {
@@ -237,7 +258,7 @@ pub fn write_ct_series(dir: &Path, hu: &Volume<f32>, meta: &SeriesMeta) -> Resul
         .into_par_iter()
         .map(|k| {
             let path = dir.join(format!("CT_{:05}.dcm", k + 1));
-            let sop_instance = new_uid();
+            let sop_instance = instance_uid(meta, k);
             let mut o = base_dataset(meta, "CT", uids::CT_IMAGE_STORAGE, &sop_instance, grid);
             put_str(&mut o, tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\AXIAL");
             put_str(&mut o, tags::INSTANCE_NUMBER, VR::IS, &(k + 1).to_string());
@@ -321,7 +342,7 @@ pub fn write_nm_spect(
     } else {
         1.0
     };
-    let sop_instance = new_uid();
+    let sop_instance = instance_uid(meta, 0);
     let sop_class = uids::NUCLEAR_MEDICINE_IMAGE_STORAGE;
     let mut o = base_dataset(meta, "NM", sop_class, &sop_instance, grid);
     put_str(
