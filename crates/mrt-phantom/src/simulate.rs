@@ -245,6 +245,117 @@ fn render_ct(
     (ct, Volume::new(grid.clone(), lab).expect("sized"))
 }
 
+/// The true activity concentration on a fine grid aligned with the SPECT voxels.
+#[derive(Debug, Clone)]
+pub struct FineActivity {
+    /// MBq/mL on the fine grid.
+    pub fine: Volume<f32>,
+    /// Sub-division factor per axis.
+    pub factor: usize,
+    /// SPECT voxel index range `[start, end)` per axis that the fine grid covers (may extend
+    /// beyond the SPECT field of view, for blur from outside).
+    pub range: [(i64, i64); 3],
+}
+
+impl FineActivity {
+    /// A fine grid for SPECT voxel ranges `range`, all zero.
+    pub fn empty(spect: &Grid, factor: usize, range: [(i64, i64); 3]) -> Self {
+        let f = factor as f64;
+        let dims = [0, 1, 2].map(|a| (range[a].1 - range[a].0) as usize * factor);
+        let spacing = spect.spacing_mm.map(|s| s / f);
+        let origin_index = [0, 1, 2].map(|a| range[a].0 as f64 - 0.5 + 0.5 / f);
+        // SPECT grids here are axis-aligned; the fine grid shares their direction.
+        let origin = spect.index_to_world(origin_index);
+        let fine = Grid::new(dims, spacing, origin, spect.direction).expect("fine grid");
+        Self {
+            fine: Volume::filled(fine, 0.0),
+            factor,
+            range,
+        }
+    }
+
+    /// True activity (MBq) of fine voxels whose SPECT voxel lies inside `spect`.
+    pub fn activity_in_fov_mbq(&self, spect: &Grid) -> f64 {
+        let g = self.fine.grid();
+        let f = self.factor;
+        let inside = |a: usize, fi: usize| {
+            let s = self.range[a].0 + (fi / f) as i64;
+            s >= 0 && s < spect.dims[a] as i64
+        };
+        let mut sum = 0.0f64;
+        for k in (0..g.dims[2]).filter(|&k| inside(2, k)) {
+            for j in (0..g.dims[1]).filter(|&j| inside(1, j)) {
+                for i in (0..g.dims[0]).filter(|&i| inside(0, i)) {
+                    sum += f64::from(*self.fine.at(i, j, k));
+                }
+            }
+        }
+        sum * g.voxel_volume_mm3() / 1000.0
+    }
+}
+
+/// Camera image formation from the true concentration: PSF blur, average over SPECT voxels,
+/// Poisson counts (`counts_per_mbq` = sensitivity × duration × detection fraction; `None` gives
+/// the noise-free expectation), back to Bq/mL.
+pub fn form_spect(
+    activity: &FineActivity,
+    spect: &Grid,
+    psf_fwhm_mm: f64,
+    counts_per_mbq: Option<f64>,
+    seed: u64,
+    stream: u64,
+) -> Volume<f32> {
+    let f = activity.factor;
+    let range = activity.range;
+    let blurred = gaussian_blur(&activity.fine, psf_fwhm_mm, Edge::Zero);
+    let [sx, sy, _] = spect.dims;
+    let voxel_ml = spect.voxel_volume_mm3() / 1000.0;
+    let f3 = (f * f * f) as f64;
+    let mut out = vec![0.0f32; spect.len()];
+    out.par_chunks_mut(sx * sy)
+        .enumerate()
+        .for_each(|(k, slab)| {
+            let mut rng = Rng::new(seed, stream + k as u64);
+            let fk0 = k as i64 - range[2].0;
+            for j in 0..sy {
+                let fj0 = j as i64 - range[1].0;
+                for i in 0..sx {
+                    let fi0 = i as i64 - range[0].0;
+                    let inside = [fi0, fj0, fk0]
+                        .iter()
+                        .zip(&range)
+                        .all(|(&v, r)| v >= 0 && v < r.1 - r.0);
+                    let mean_mbq_per_ml = if inside {
+                        let mut s = 0.0f64;
+                        for dk in 0..f {
+                            for dj in 0..f {
+                                for di in 0..f {
+                                    s += f64::from(*blurred.at(
+                                        fi0 as usize * f + di,
+                                        fj0 as usize * f + dj,
+                                        fk0 as usize * f + dk,
+                                    ));
+                                }
+                            }
+                        }
+                        s / f3
+                    } else {
+                        0.0
+                    };
+                    let value = match counts_per_mbq {
+                        Some(c) => {
+                            let counts = rng.poisson(mean_mbq_per_ml * voxel_ml * c);
+                            counts / (voxel_ml * c)
+                        }
+                        None => mean_mbq_per_ml,
+                    };
+                    slab[i + sx * j] = (value * 1e6) as f32;
+                }
+            }
+        });
+    Volume::new(spect.clone(), out).expect("sized")
+}
+
 fn render_spect(
     patient: &Patient,
     geometry: &Geometry,
@@ -260,24 +371,16 @@ fn render_spect(
     let reach =
         patient.anatomy.body_semi_axes_mm[0].max(patient.anatomy.body_semi_axes_mm[1]) + 45.0;
     let margin = (4.0 * sigma_mm / spect.spacing_mm[0]).ceil() as i64 + 1;
-    let lo_w = [-reach, -reach, -half];
-    let hi_w = [reach, reach, half];
-    let lo_i = spect.world_to_index(lo_w);
-    let hi_i = spect.world_to_index(hi_w);
-    let range: Vec<(i64, i64)> = (0..3)
-        .map(|a| {
-            let n = spect.dims[a] as i64;
-            let a0 = (lo_i[a].min(hi_i[a]).floor() as i64).max(0) - margin;
-            let a1 = (lo_i[a].max(hi_i[a]).ceil() as i64 + 1).min(n) + margin;
-            (a0, a1)
-        })
-        .collect();
-    let fine_dims = [0, 1, 2].map(|a| (range[a].1 - range[a].0) as usize * f);
-    let fine_spacing = spect.spacing_mm.map(|s| s / f as f64);
-    let fine_origin = [0, 1, 2].map(|a| {
-        spect.origin_mm[a] + (range[a].0 as f64 - 0.5 + 0.5 / f as f64) * spect.spacing_mm[a]
+    let lo_i = spect.world_to_index([-reach, -reach, -half]);
+    let hi_i = spect.world_to_index([reach, reach, half]);
+    let range: [(i64, i64); 3] = [0, 1, 2].map(|a| {
+        let n = spect.dims[a] as i64;
+        let a0 = (lo_i[a].min(hi_i[a]).floor() as i64).max(0) - margin;
+        let a1 = (lo_i[a].max(hi_i[a]).ceil() as i64 + 1).min(n) + margin;
+        (a0, a1)
     });
-    let fine = Grid::axis_aligned(fine_dims, fine_spacing, fine_origin).expect("fine grid");
+    let mut activity = FineActivity::empty(spect, f, range);
+    let fine = activity.fine.grid().clone();
     let spect_to_body: AffineMap = session
         .body_to_world
         .inverse_affine()
@@ -310,15 +413,12 @@ fn render_spect(
     for t in Tissue::ALL {
         conc[t.index()] = c_rem * remainder_weight(t);
     }
-    let organ_of = |lab: u8| {
-        Tissue::ALL
-            .iter()
-            .filter(move |t| t.label() == lab)
-            .map(|t| t.index())
-            .collect::<Vec<_>>()
-    };
     for (&lab, &a) in &organs {
-        let idx = organ_of(lab);
+        let idx: Vec<usize> = Tissue::ALL
+            .iter()
+            .filter(|t| t.label() == lab)
+            .map(|t| t.index())
+            .collect();
         let n: usize = idx.iter().map(|&i| counts[i]).sum();
         for i in idx {
             conc[i] = if n > 0 { a / (n as f64 * dv_ml) } else { 0.0 };
@@ -332,82 +432,23 @@ fn render_spect(
             0.0
         };
     }
-    let activity: Vec<f32> = regions
-        .par_iter()
-        .map(|&r| conc[r as usize] as f32)
-        .collect();
-    // True activity inside the SPECT FOV (fine voxels whose SPECT voxel is in range).
-    let in_fov_index = |a: usize, fi: usize| {
-        let s = range[a].0 + (fi / f) as i64;
-        s >= 0 && s < spect.dims[a] as i64
-    };
-    let mut in_fov = 0.0f64;
-    for k in 0..fine.dims[2] {
-        if !in_fov_index(2, k) {
-            continue;
-        }
-        for j in 0..fy {
-            if !in_fov_index(1, j) {
-                continue;
-            }
-            for i in 0..fx {
-                if in_fov_index(0, i) {
-                    in_fov += f64::from(activity[fine.offset(i, j, k)]);
-                }
-            }
-        }
-    }
-    in_fov *= dv_ml;
-    let blurred = gaussian_blur(
-        &Volume::new(fine.clone(), activity).expect("sized"),
-        patient.options.psf_fwhm_mm,
-        Edge::Zero,
-    );
-    // Average onto SPECT voxels, then Poisson.
-    let [sx, sy, sz] = spect.dims;
+    activity
+        .fine
+        .data_mut()
+        .par_iter_mut()
+        .zip(regions.par_iter())
+        .for_each(|(v, &r)| *v = conc[r as usize] as f32);
+    let in_fov = activity.activity_in_fov_mbq(spect);
     let cam = &patient.camera;
-    let voxel_ml = spect.voxel_volume_mm3() / 1000.0;
     let counts_per_mbq = cam.sensitivity_cps_per_mbq * cam.acquisition_s * cam.detection_fraction;
-    let f3 = (f * f * f) as f64;
-    let seed = patient.options.seed;
-    let mut out = vec![0.0f32; spect.len()];
-    out.par_chunks_mut(sx * sy)
-        .enumerate()
-        .for_each(|(k, slab)| {
-            let mut rng = Rng::new(seed, 500_000 + 1000 * index as u64 + k as u64);
-            let fk0 = k as i64 - range[2].0;
-            for j in 0..sy {
-                let fj0 = j as i64 - range[1].0;
-                for i in 0..sx {
-                    let fi0 = i as i64 - range[0].0;
-                    let inside = [fi0, fj0, fk0]
-                        .iter()
-                        .zip(&range)
-                        .all(|(&v, r)| v >= 0 && v < r.1 - r.0);
-                    let mean_mbq_per_ml = if inside {
-                        let mut s = 0.0f64;
-                        for dk in 0..f {
-                            for dj in 0..f {
-                                for di in 0..f {
-                                    s += f64::from(*blurred.at(
-                                        fi0 as usize * f + di,
-                                        fj0 as usize * f + dj,
-                                        fk0 as usize * f + dk,
-                                    ));
-                                }
-                            }
-                        }
-                        s / f3
-                    } else {
-                        0.0
-                    };
-                    let expected = mean_mbq_per_ml * voxel_ml * counts_per_mbq;
-                    let measured = rng.poisson(expected);
-                    slab[i + sx * j] = (measured / (voxel_ml * counts_per_mbq) * 1e6) as f32;
-                }
-            }
-        });
-    let _ = sz;
+    let image = form_spect(
+        &activity,
+        spect,
+        patient.options.psf_fwhm_mm,
+        Some(counts_per_mbq),
+        patient.options.seed,
+        500_000 + 1000 * index as u64,
+    );
     let names: BTreeMap<u8, &str> = label::NAMES.iter().copied().collect();
     let facts = TimePointFacts {
         organ_activity_mbq: organs
@@ -416,9 +457,5 @@ fn render_spect(
             .collect(),
         remainder_mbq_per_ml: c_rem,
     };
-    (
-        Volume::new(spect.clone(), out).expect("sized"),
-        in_fov,
-        facts,
-    )
+    (image, in_fov, facts)
 }
