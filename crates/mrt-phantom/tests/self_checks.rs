@@ -226,7 +226,7 @@ fn dicom_output_is_read_by_pydicom_nibabel_and_mrt_io_and_labels_align_with_ct()
         assert_eq!(theirs, ours);
         for l in 1..=4 {
             assert!(
-                ours.iter().any(|&v| v == l as f64),
+                ours.contains(&(l as f64)),
                 "label {l} missing at {}",
                 tp.labels
             );
