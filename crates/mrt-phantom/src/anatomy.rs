@@ -89,6 +89,10 @@ pub struct Anatomy {
     pub spine: (f64, f64, f64),
     /// z above which ribs appear.
     pub rib_start_z: f64,
+    /// Visceral fat pattern: wave vectors (rad/mm) and phases of three plane waves.
+    pub visceral_fat_waves: [(Vec3, f64); 3],
+    /// Threshold of the visceral fat pattern (higher: less fat).
+    pub visceral_fat_threshold: f64,
 }
 
 impl Anatomy {
@@ -309,6 +313,13 @@ impl Anatomy {
             vena_cava,
             spine: (0.0, spine_y, rng.range(17.0, 22.0)),
             rib_start_z: rng.range(30.0, 70.0),
+            visceral_fat_waves: [0, 1, 2].map(|_| {
+                let dir = [rng.normal(), rng.normal(), 0.5 * rng.normal()];
+                let norm = mrt_core::linalg::norm(dir).max(1e-9);
+                let k = rng.range(0.025, 0.06);
+                (dir.map(|d| d / norm * k), rng.range(0.0, 6.283))
+            }),
+            visceral_fat_threshold: rng.range(0.1, 0.45),
         }
     }
 
@@ -433,8 +444,13 @@ impl Anatomy {
             }
         }
         // Visceral fat interleaved with soft tissue (smooth pattern).
-        let s = (p[0] * 0.05).sin() * (p[1] * 0.043 + 1.0).sin() * (p[2] * 0.037 + 2.0).sin();
-        if s > 0.35 {
+        let s: f64 = self
+            .visceral_fat_waves
+            .iter()
+            .map(|(k, phase)| (mrt_core::linalg::dot(*k, p) + phase).sin())
+            .sum::<f64>()
+            / 3.0;
+        if s > self.visceral_fat_threshold {
             Tissue::Fat
         } else {
             Tissue::SoftTissue
