@@ -317,7 +317,10 @@ impl Anatomy {
                 let dir = [rng.normal(), rng.normal(), 0.5 * rng.normal()];
                 let norm = mrt_core::linalg::norm(dir).max(1e-9);
                 let k = rng.range(0.025, 0.06);
-                (dir.map(|d| d / norm * k), rng.range(0.0, 6.283))
+                (
+                    dir.map(|d| d / norm * k),
+                    rng.range(0.0, std::f64::consts::TAU),
+                )
             }),
             visceral_fat_threshold: rng.range(0.1, 0.45),
         }
