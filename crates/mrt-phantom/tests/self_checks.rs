@@ -281,7 +281,13 @@ fn truth_is_self_consistent_with_independent_constants() {
             let k = o.kinetics;
             let l2 = std::f64::consts::LN_2;
             let t = tp.hours_post_injection;
-            let want = k.a0_mbq * (1.0 - (-l2 * t / k.t_up_h).exp()) * (-l2 * t / k.t_eff_h).exp();
+            let washout = (1.0 - k.fast_fraction) * (-l2 * t / k.t_eff_h).exp()
+                + if k.fast_fraction > 0.0 {
+                    k.fast_fraction * (-l2 * t / k.t_fast_h).exp()
+                } else {
+                    0.0
+                };
+            let want = k.a0_mbq * (1.0 - (-l2 * t / k.t_up_h).exp()) * washout;
             assert!((a - want).abs() < 1e-9 * want.max(1.0));
         }
         // Gy per GBq inside the literature ranges of the reference (DOTATATE sanity ranges).
