@@ -13,14 +13,7 @@ use crate::rng::Rng;
 use crate::shapes::{Blob, BlobSpec};
 use crate::tissue::{Side, Tissue};
 
-/// Sex of the reference phantom used for S-values and organ-size medians.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Sex {
-    /// ICRP-110 adult male.
-    Male,
-    /// ICRP-110 adult female.
-    Female,
-}
+pub use mrt_reference::Sex;
 
 /// One kidney: outer shape (cortex), inner medulla and pelvis.
 #[derive(Debug, Clone)]

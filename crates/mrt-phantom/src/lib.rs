@@ -10,7 +10,6 @@ pub mod anatomy;
 pub mod biokinetics;
 pub mod output;
 pub mod patient;
-pub mod reference;
 pub mod rng;
 pub mod shapes;
 pub mod simulate;

@@ -86,7 +86,7 @@ pub fn write_phantom(dir: &Path, options: Options, format: Format) -> Result<Tru
     let volumes = organ_volumes_ml(&patient.anatomy, geometry.volume_raster_mm);
     let seed = patient.options.seed;
     let injection = injection_time(seed);
-    let lu = crate::reference::lu177();
+    let lu = mrt_reference::lu177();
     let truth_dir = dir.join("truth");
     std::fs::create_dir_all(&truth_dir).map_err(|e| PhantomError::Write {
         path: truth_dir.clone(),

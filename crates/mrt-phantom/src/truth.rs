@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::biokinetics::{UptakeWashout, WholeBody};
 use crate::patient::{Camera, Patient};
-use crate::reference::{self, Lu177};
+use mrt_reference::{self as reference, Lu177};
 use crate::tissue::{label, Tissue};
 
 /// Schema tag.
@@ -197,10 +197,7 @@ pub fn build(
         injected_activity_mbq: patient.injected_mbq,
         injection_datetime,
         psf_fwhm_mm: patient.options.psf_fwhm_mm,
-        phantom: match patient.anatomy.sex {
-            crate::anatomy::Sex::Male => "ICRP110_AM",
-            crate::anatomy::Sex::Female => "ICRP110_AF",
-        },
+        phantom: patient.anatomy.sex.phantom_name(),
         timepoints,
         labels: label::NAMES
             .iter()

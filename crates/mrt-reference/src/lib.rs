@@ -1,9 +1,42 @@
 //! Reference physics data compiled into the binary: 177Lu decay data (ICRP 107) and OpenDose
 //! self-dose S-values for the ICRP-110 adult phantoms (see data/reference/README.md).
+//!
+//! Data only: no physics beyond unit conversion lives here, so the phantom generator (which
+//! computes ground truth) and the dosimetry engine (which is judged against it) share the tables
+//! but not the formulas.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::anatomy::Sex;
+/// ICRP-110 adult reference phantom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Sex {
+    /// ICRP-110 adult male (`ICRP110_AM`).
+    Male,
+    /// ICRP-110 adult female (`ICRP110_AF`).
+    Female,
+}
+
+impl Sex {
+    /// `ICRP110_AM` or `ICRP110_AF`.
+    pub fn phantom_name(self) -> &'static str {
+        match self {
+            Sex::Male => "ICRP110_AM",
+            Sex::Female => "ICRP110_AF",
+        }
+    }
+
+    /// Parses `ICRP110_AM` / `ICRP110_AF` (case-insensitive).
+    pub fn from_phantom_name(name: &str) -> Option<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "ICRP110_AM" => Some(Sex::Male),
+            "ICRP110_AF" => Some(Sex::Female),
+            _ => None,
+        }
+    }
+}
+
+/// Organs with self-dose S-values.
+pub const ORGANS: [&str; 4] = ["liver", "spleen", "kidney_left", "kidney_right"];
 
 /// ICRP 107 177Lu decay data (JSON string inside a JSON file, as packaged).
 const LU177: &str = include_str!("../../../data/reference/lu177-icrp107.json");
