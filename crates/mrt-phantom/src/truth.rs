@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::biokinetics::{UptakeWashout, WholeBody};
 use crate::patient::{Camera, Patient};
-use mrt_reference::{self as reference, Lu177};
 use crate::tissue::{label, Tissue};
+use mrt_reference::{self as reference, Lu177};
 
 /// Schema tag.
 pub const SCHEMA: &str = "mrtdose.truth.v1";

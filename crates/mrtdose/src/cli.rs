@@ -34,6 +34,21 @@ pub enum Command {
     Phantom(PhantomArgs),
     /// Generate a cohort: N phantom studies in DIR/patient-XXX/, seeds SEED, SEED+1, ...
     PhantomTrial(PhantomTrialArgs),
+    /// Image-free dosimetry: organ time-activity curves and masses (mrtdose.tacs.v1) → fits,
+    /// time-integrated activity, absorbed dose (OpenDose S-values, mass-scaled), kidney BED and
+    /// uncertainty (mrtdose.dosimetry.v1).
+    Dosimetry(DosimetryArgs),
+}
+
+/// `mrtdose dosimetry`.
+#[derive(Debug, Args)]
+pub struct DosimetryArgs {
+    /// Input JSON (schema mrtdose.tacs.v1).
+    #[arg(long, env = "MRTDOSE_DOSIMETRY_INPUT")]
+    pub input: PathBuf,
+    /// Output JSON (schema mrtdose.dosimetry.v1); the summary table goes to stdout.
+    #[arg(long, env = "MRTDOSE_DOSIMETRY_OUT")]
+    pub out: PathBuf,
 }
 
 /// Output format of the phantom generator.

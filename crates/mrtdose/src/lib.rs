@@ -4,6 +4,7 @@
 //! to the terminal: no imaging or physics code belongs here.
 
 pub mod cli;
+pub mod dosimetry;
 pub mod inspect;
 pub mod logging;
 pub mod phantom;
@@ -18,5 +19,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(&args, out),
         Command::Phantom(args) => phantom::run(&args, out),
         Command::PhantomTrial(args) => phantom::run_trial(&args, out),
+        Command::Dosimetry(args) => dosimetry::run(&args, out),
     }
 }
