@@ -38,7 +38,10 @@ impl Kernel {
     /// Validates odd dims and length.
     pub fn new(dims: [usize; 3], data: Vec<f32>) -> Result<Self, KernelError> {
         if dims.iter().any(|d| d % 2 == 0) || dims.iter().product::<usize>() != data.len() {
-            return Err(KernelError { dims, len: data.len() });
+            return Err(KernelError {
+                dims,
+                len: data.len(),
+            });
         }
         Ok(Self { dims, data })
     }
@@ -101,8 +104,12 @@ impl Plan {
                 let mut scratch = r2c.make_scratch_vec();
                 for j in 0..py {
                     row.copy_from_slice(&in_slab[j * px..(j + 1) * px]);
-                    r2c.process_with_scratch(&mut row, &mut out_slab[j * xc..(j + 1) * xc], &mut scratch)
-                        .expect("sizes from the plan");
+                    r2c.process_with_scratch(
+                        &mut row,
+                        &mut out_slab[j * xc..(j + 1) * xc],
+                        &mut scratch,
+                    )
+                    .expect("sizes from the plan");
                 }
                 // j: complex FFT per column within the slab.
                 let mut line = vec![Complex32::new(0.0, 0.0); py];
@@ -118,15 +125,17 @@ impl Plan {
             });
         // k: transpose to [j][ic][k], FFT contiguous lines.
         let mut t = vec![Complex32::new(0.0, 0.0); xc * py * pz];
-        t.par_chunks_mut(xc * pz).enumerate().for_each(|(j, plane)| {
-            for i in 0..xc {
-                let line = &mut plane[i * pz..(i + 1) * pz];
-                for (k, v) in line.iter_mut().enumerate() {
-                    *v = a[k * xc * py + j * xc + i];
+        t.par_chunks_mut(xc * pz)
+            .enumerate()
+            .for_each(|(j, plane)| {
+                for i in 0..xc {
+                    let line = &mut plane[i * pz..(i + 1) * pz];
+                    for (k, v) in line.iter_mut().enumerate() {
+                        *v = a[k * xc * py + j * xc + i];
+                    }
+                    self.fwd_z.process(line);
                 }
-                self.fwd_z.process(line);
-            }
-        });
+            });
         t
     }
 
@@ -134,38 +143,45 @@ impl Plan {
     fn inverse(&self, mut t: Vec<Complex32>) -> Vec<f32> {
         let [px, py, pz] = self.p;
         let xc = self.xc;
-        t.par_chunks_mut(pz).for_each(|line| self.inv_z.process(line));
+        t.par_chunks_mut(pz)
+            .for_each(|line| self.inv_z.process(line));
         let c2r = RealFftPlanner::<f32>::new().plan_fft_inverse(px);
         let mut real = vec![0.0f32; px * py * pz];
-        real.par_chunks_mut(px * py).enumerate().for_each(|(k, out_slab)| {
-            let mut slab = vec![Complex32::new(0.0, 0.0); xc * py];
-            for j in 0..py {
+        real.par_chunks_mut(px * py)
+            .enumerate()
+            .for_each(|(k, out_slab)| {
+                let mut slab = vec![Complex32::new(0.0, 0.0); xc * py];
+                for j in 0..py {
+                    for i in 0..xc {
+                        slab[j * xc + i] = t[j * xc * pz + i * pz + k];
+                    }
+                }
+                let mut line = vec![Complex32::new(0.0, 0.0); py];
                 for i in 0..xc {
-                    slab[j * xc + i] = t[j * xc * pz + i * pz + k];
+                    for j in 0..py {
+                        line[j] = slab[j * xc + i];
+                    }
+                    self.inv_y.process(&mut line);
+                    for j in 0..py {
+                        slab[j * xc + i] = line[j];
+                    }
                 }
-            }
-            let mut line = vec![Complex32::new(0.0, 0.0); py];
-            for i in 0..xc {
+                let mut scratch = c2r.make_scratch_vec();
                 for j in 0..py {
-                    line[j] = slab[j * xc + i];
-                }
-                self.inv_y.process(&mut line);
-                for j in 0..py {
-                    slab[j * xc + i] = line[j];
-                }
-            }
-            let mut scratch = c2r.make_scratch_vec();
-            for j in 0..py {
-                let row = &mut slab[j * xc..(j + 1) * xc];
-                // The imaginary parts of DC and Nyquist must be zero for c2r.
-                row[0].im = 0.0;
-                if px % 2 == 0 {
-                    row[xc - 1].im = 0.0;
-                }
-                c2r.process_with_scratch(row, &mut out_slab[j * px..(j + 1) * px], &mut scratch)
+                    let row = &mut slab[j * xc..(j + 1) * xc];
+                    // The imaginary parts of DC and Nyquist must be zero for c2r.
+                    row[0].im = 0.0;
+                    if px % 2 == 0 {
+                        row[xc - 1].im = 0.0;
+                    }
+                    c2r.process_with_scratch(
+                        row,
+                        &mut out_slab[j * px..(j + 1) * px],
+                        &mut scratch,
+                    )
                     .expect("sizes from the plan");
-            }
-        });
+                }
+            });
         real
     }
 }
@@ -201,11 +217,13 @@ pub fn fft_convolve(volume: &Volume<f32>, kernel: &Kernel) -> Volume<f32> {
         .for_each(|(a, b)| *a = *a * *b * scale);
     let real = plan.inverse(spectrum);
     let mut out = vec![0.0f32; volume.grid().len()];
-    out.par_chunks_mut(n[0] * n[1]).enumerate().for_each(|(k, slab)| {
-        for j in 0..n[1] {
-            slab[j * n[0]..(j + 1) * n[0]].copy_from_slice(&real[(k * py + j) * px..][..n[0]]);
-        }
-    });
+    out.par_chunks_mut(n[0] * n[1])
+        .enumerate()
+        .for_each(|(k, slab)| {
+            for j in 0..n[1] {
+                slab[j * n[0]..(j + 1) * n[0]].copy_from_slice(&real[(k * py + j) * px..][..n[0]]);
+            }
+        });
     Volume::new(volume.grid().clone(), out).expect("same grid")
 }
 
@@ -254,10 +272,14 @@ mod tests {
     #[test]
     fn fft_convolution_equals_direct_convolution() {
         let g = Grid::axis_aligned([13, 10, 7], [1.0; 3], [0.0; 3]).expect("grid");
-        let data: Vec<f32> = (0..g.len()).map(|n| ((n * 37 % 101) as f32) / 10.0 - 3.0).collect();
+        let data: Vec<f32> = (0..g.len())
+            .map(|n| ((n * 37 % 101) as f32) / 10.0 - 3.0)
+            .collect();
         let v = Volume::new(g, data).expect("sized");
         let kd = [5, 3, 7];
-        let kdata: Vec<f32> = (0..105).map(|n| ((n * 13 % 17) as f32 - 5.0) / 7.0).collect();
+        let kdata: Vec<f32> = (0..105)
+            .map(|n| ((n * 13 % 17) as f32 - 5.0) / 7.0)
+            .collect();
         let k = Kernel::new(kd, kdata).expect("kernel");
         let a = fft_convolve(&v, &k);
         let b = direct_convolve(&v, &k);

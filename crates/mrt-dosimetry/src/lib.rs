@@ -7,6 +7,7 @@
 
 pub mod bed;
 pub mod dense;
+pub mod density;
 pub mod fit;
 pub mod image_free;
 pub mod input;

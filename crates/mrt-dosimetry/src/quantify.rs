@@ -49,7 +49,11 @@ pub fn fractional_masks(
                                 let c = map.apply([i as f64 + dx, j as f64 + dy, k as f64 + dz]);
                                 let idx = [0, 1, 2].map(|a| c[a].round());
                                 if (0..3).all(|a| idx[a] >= 0.0 && idx[a] < ct_dims[a] as f64) {
-                                    let l = *labels_ct.at(idx[0] as usize, idx[1] as usize, idx[2] as usize);
+                                    let l = *labels_ct.at(
+                                        idx[0] as usize,
+                                        idx[1] as usize,
+                                        idx[2] as usize,
+                                    );
                                     let r = lookup[l as usize];
                                     if r != usize::MAX {
                                         out[r][i + nx * j] += weight;
@@ -65,7 +69,10 @@ pub fn fractional_masks(
         .collect();
     (0..regions.len())
         .map(|r| {
-            let data: Vec<f32> = slabs.iter().flat_map(|slab| slab[r].iter().copied()).collect();
+            let data: Vec<f32> = slabs
+                .iter()
+                .flat_map(|slab| slab[r].iter().copied())
+                .collect();
             Volume::new(spect.clone(), data).expect("sized from SPECT grid")
         })
         .collect()
@@ -95,32 +102,64 @@ pub struct RegionActivity {
 }
 
 /// Quantifies every region of `masks` (fractions on the SPECT grid) in `spect_bq_per_ml`.
-pub fn quantify(spect_bq_per_ml: &Volume<f32>, masks: &[Volume<f32>], labels: &[u8], psf_fwhm_mm: f64) -> Vec<RegionActivity> {
+pub fn quantify(
+    spect_bq_per_ml: &Volume<f32>,
+    masks: &[Volume<f32>],
+    labels: &[u8],
+    psf_fwhm_mm: f64,
+) -> Vec<RegionActivity> {
     let voxel_ml = spect_bq_per_ml.grid().voxel_volume_mm3() / 1000.0;
-    let blurred: Vec<Volume<f32>> = masks.par_iter().map(|m| gaussian_blur(m, psf_fwhm_mm, Edge::Zero)).collect();
+    let blurred: Vec<Volume<f32>> = masks
+        .par_iter()
+        .map(|m| gaussian_blur(m, psf_fwhm_mm, Edge::Zero))
+        .collect();
     let vois: Vec<Vec<usize>> = masks
         .iter()
-        .map(|m| m.data().iter().enumerate().filter(|(_, &f)| f >= 0.5).map(|(i, _)| i).collect())
+        .map(|m| {
+            m.data()
+                .iter()
+                .enumerate()
+                .filter(|(_, &f)| f >= 0.5)
+                .map(|(i, _)| i)
+                .collect()
+        })
         .collect();
     let c = spect_bq_per_ml.data();
     let n = masks.len();
-    // GTM: w_ij = mean over VOI_i of blurred mask j; t_i = mean concentration in VOI_i.
-    let mut w = vec![vec![0.0f64; n]; n];
-    let mut t = vec![0.0f64; n];
-    for i in 0..n {
-        let m = vois[i].len().max(1) as f64;
-        t[i] = vois[i].iter().map(|&v| f64::from(c[v])).sum::<f64>() / m;
-        for j in 0..n {
-            w[i][j] = vois[i].iter().map(|&v| f64::from(blurred[j].data()[v])).sum::<f64>() / m;
+    // GTM over the regions that have a VOI: w_ij = mean over VOI_i of blurred mask j; t_i = mean
+    // concentration in VOI_i. A region without a VOI (smaller than half a voxel everywhere) cannot
+    // be solved for and gets no GTM value.
+    let solvable: Vec<usize> = (0..n).filter(|&i| !vois[i].is_empty()).collect();
+    let m = solvable.len();
+    let mut w = vec![vec![0.0f64; m]; m];
+    let mut t = vec![0.0f64; m];
+    for (a, &i) in solvable.iter().enumerate() {
+        let count = vois[i].len() as f64;
+        t[a] = vois[i].iter().map(|&v| f64::from(c[v])).sum::<f64>() / count;
+        for (b, &j) in solvable.iter().enumerate() {
+            w[a][b] = vois[i]
+                .iter()
+                .map(|&v| f64::from(blurred[j].data()[v]))
+                .sum::<f64>()
+                / count;
         }
     }
-    let gtm = if vois.iter().all(|v| !v.is_empty()) { dense::solve(&w, &t) } else { None };
+    let solution = dense::solve(&w, &t);
+    let gtm: Option<Vec<Option<f64>>> = solution.map(|sol| {
+        (0..n)
+            .map(|i| solvable.iter().position(|&s| s == i).map(|a| sol[a]))
+            .collect()
+    });
     (0..n)
         .map(|i| {
             let volume_ml = masks[i].data().iter().map(|&f| f64::from(f)).sum::<f64>() * voxel_ml;
             let voi_mbq = vois[i].iter().map(|&v| f64::from(c[v])).sum::<f64>() * voxel_ml / 1e6;
             let total_fraction: f64 = masks[i].data().iter().map(|&f| f64::from(f)).sum();
-            let rc = vois[i].iter().map(|&v| f64::from(blurred[i].data()[v])).sum::<f64>() / total_fraction.max(1e-12);
+            let rc = vois[i]
+                .iter()
+                .map(|&v| f64::from(blurred[i].data()[v]))
+                .sum::<f64>()
+                / total_fraction.max(1e-12);
             RegionActivity {
                 label: labels[i],
                 volume_ml,
@@ -128,7 +167,10 @@ pub fn quantify(spect_bq_per_ml: &Volume<f32>, masks: &[Volume<f32>], labels: &[
                 voi_mbq,
                 recovery_coefficient: rc,
                 psf_recovery_mbq: if rc > 0.0 { voi_mbq / rc } else { f64::NAN },
-                gtm_mbq: gtm.as_ref().map(|g| g[i] * volume_ml / 1e6),
+                gtm_mbq: gtm
+                    .as_ref()
+                    .and_then(|g| g[i])
+                    .map(|conc| conc * volume_ml / 1e6),
             }
         })
         .collect()

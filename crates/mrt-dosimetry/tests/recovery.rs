@@ -17,7 +17,9 @@ fn scene() -> (Volume<u8>, f64) {
         for j in 0..160 {
             for i in 0..160 {
                 let p = g.index_to_world([i as f64, j as f64, k as f64]);
-                let e = ((p[0] - 3.0) / 55.0).powi(2) + ((p[1] + 2.0) / 30.0).powi(2) + ((p[2] - 1.0) / 22.0).powi(2);
+                let e = ((p[0] - 3.0) / 55.0).powi(2)
+                    + ((p[1] + 2.0) / 30.0).powi(2)
+                    + ((p[2] - 1.0) / 22.0).powi(2);
                 let idx = g.offset(i, j, k);
                 if e <= 1.0 {
                     labels[idx] = 2;
@@ -70,10 +72,20 @@ fn psf_recovery_and_gtm_recover_a_kidney_that_the_voi_sum_underestimates() {
     let true_mbq = volume_ml; // 1 MBq/mL
     for (bg, name) in [(0.0, "cold background"), (0.1, "warm background (T/B 10)")] {
         let spect = spect_of(&labels, bg, 11.0);
-        let masks = fractional_masks(&labels, spect.grid(), &RigidTransform::identity(), &[2, 255], F);
+        let masks = fractional_masks(
+            &labels,
+            spect.grid(),
+            &RigidTransform::identity(),
+            &[2, 255],
+            F,
+        );
         let r = quantify(&spect, &masks, &[2, 255], 11.0);
         let k = &r[0];
-        let (voi, psf, gtm) = (k.voi_mbq / true_mbq, k.psf_recovery_mbq / true_mbq, k.gtm_mbq.expect("gtm") / true_mbq);
+        let (voi, psf, gtm) = (
+            k.voi_mbq / true_mbq,
+            k.psf_recovery_mbq / true_mbq,
+            k.gtm_mbq.expect("gtm") / true_mbq,
+        );
         println!(
             "{name}: true {true_mbq:.1} MBq; VOI {:.1} % ; PSF recovery {:.1} % (RC {:.3}); GTM {:.1} %",
             voi * 100.0,
@@ -81,7 +93,11 @@ fn psf_recovery_and_gtm_recover_a_kidney_that_the_voi_sum_underestimates() {
             k.recovery_coefficient,
             gtm * 100.0
         );
-        assert!((k.volume_ml / volume_ml - 1.0).abs() < 1e-3, "mask volume {}", k.volume_ml);
+        assert!(
+            (k.volume_ml / volume_ml - 1.0).abs() < 1e-3,
+            "mask volume {}",
+            k.volume_ml
+        );
         assert!((gtm - 1.0).abs() < 0.03, "{name}: GTM {gtm}");
         if bg == 0.0 {
             assert!(psf >= 0.97 && psf <= 1.03, "{name}: PSF recovery {psf}");
