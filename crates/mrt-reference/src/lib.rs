@@ -174,6 +174,24 @@ pub fn self_dose(sex: Sex, organ: &str) -> Option<SelfDose> {
     })
 }
 
+/// Schneider et al. 2000 (Phys Med Biol 45:459) HU → mass density calibration points.
+const SCHNEIDER: &str = include_str!("../../../data/reference/ct-density-schneider2000.txt");
+
+/// The HU → density (g/mL) calibration points, in increasing HU.
+pub fn hu_density_table() -> Vec<(f64, f64)> {
+    SCHNEIDER
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let mut it = l.split_whitespace().map(|v| v.parse::<f64>());
+            match (it.next(), it.next()) {
+                (Some(Ok(h)), Some(Ok(d))) => Some((h, d)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,22 +213,4 @@ mod tests {
         assert_eq!(l.s_mgy_per_mbq_s, 1.7533e-5);
         assert!(self_dose(Sex::Male, "pancreas").is_none());
     }
-}
-
-/// Schneider et al. 2000 (Phys Med Biol 45:459) HU → mass density calibration points.
-const SCHNEIDER: &str = include_str!("../../../data/reference/ct-density-schneider2000.txt");
-
-/// The HU → density (g/mL) calibration points, in increasing HU.
-pub fn hu_density_table() -> Vec<(f64, f64)> {
-    SCHNEIDER
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| {
-            let mut it = l.split_whitespace().map(|v| v.parse::<f64>());
-            match (it.next(), it.next()) {
-                (Some(Ok(h)), Some(Ok(d))) => Some((h, d)),
-                _ => None,
-            }
-        })
-        .collect()
 }
