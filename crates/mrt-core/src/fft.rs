@@ -37,7 +37,8 @@ pub struct KernelError {
 impl Kernel {
     /// Validates odd dims and length.
     pub fn new(dims: [usize; 3], data: Vec<f32>) -> Result<Self, KernelError> {
-        if dims.iter().any(|d| d % 2 == 0) || dims.iter().product::<usize>() != data.len() {
+        if dims.iter().any(|d| d.is_multiple_of(2)) || dims.iter().product::<usize>() != data.len()
+        {
             return Err(KernelError {
                 dims,
                 len: data.len(),
@@ -57,7 +58,7 @@ pub fn fast_length(n: usize) -> usize {
     loop {
         let mut x = m;
         for p in [2, 3, 5] {
-            while x % p == 0 {
+            while x.is_multiple_of(p) {
                 x /= p;
             }
         }
@@ -171,7 +172,7 @@ impl Plan {
                     let row = &mut slab[j * xc..(j + 1) * xc];
                     // The imaginary parts of DC and Nyquist must be zero for c2r.
                     row[0].im = 0.0;
-                    if px % 2 == 0 {
+                    if px.is_multiple_of(2) {
                         row[xc - 1].im = 0.0;
                     }
                     c2r.process_with_scratch(
