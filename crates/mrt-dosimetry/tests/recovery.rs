@@ -100,7 +100,7 @@ fn psf_recovery_and_gtm_recover_a_kidney_that_the_voi_sum_underestimates() {
         );
         assert!((gtm - 1.0).abs() < 0.03, "{name}: GTM {gtm}");
         if bg == 0.0 {
-            assert!(psf >= 0.97 && psf <= 1.03, "{name}: PSF recovery {psf}");
+            assert!((0.97..=1.03).contains(&psf), "{name}: PSF recovery {psf}");
             assert!(voi < 0.85, "{name}: VOI {voi}");
         }
     }
