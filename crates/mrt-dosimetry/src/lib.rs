@@ -15,6 +15,7 @@ pub mod organ_dose;
 pub mod quantify;
 pub mod stp;
 pub mod tac;
+pub mod voxel;
 
 pub use image_free::{run, DosimetryResult};
 pub use input::{InputError, TacsInput};

@@ -192,6 +192,40 @@ pub fn hu_density_table() -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// 177Lu soft-tissue dose voxel kernel (pytheranostics 0.1, Apache-2.0; data/kernels/README.md):
+/// PMOD Interfile, little-endian float32, 51³ voxels of 4.7952 mm, mGy per MBq·s in the centre.
+const LU177_SOFT_TISSUE_KERNEL: &[u8] =
+    include_bytes!("../../../data/kernels/DK_softtissueICRP_mGyperMBqs.img");
+
+/// A dose voxel kernel: values (mGy per MBq·s in the centre voxel), i fastest.
+#[derive(Debug, Clone)]
+pub struct DoseKernel {
+    /// Voxels along i, j, k (odd).
+    pub dims: [usize; 3],
+    /// Voxel spacing (mm).
+    pub spacing_mm: f64,
+    /// Values.
+    pub mgy_per_mbq_s: Vec<f32>,
+    /// Medium density the kernel was computed in (g/mL).
+    pub density_g_per_ml: f64,
+}
+
+/// The bundled 177Lu soft-tissue kernel.
+pub fn lu177_soft_tissue_kernel() -> DoseKernel {
+    let values: Vec<f32> = LU177_SOFT_TISSUE_KERNEL
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert_eq!(values.len(), 51 * 51 * 51, "bundled kernel size");
+    DoseKernel {
+        dims: [51, 51, 51],
+        spacing_mm: 4.7952,
+        mgy_per_mbq_s: values,
+        // ICRP soft tissue.
+        density_g_per_ml: 1.03,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
