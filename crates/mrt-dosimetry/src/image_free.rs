@@ -341,6 +341,10 @@ fn organ(
             .notes
             .push("calibration uncertainty not given: not included".into()),
     }
+    if let Some(rc) = o.recovery_uncertainty_percent {
+        r.uncertainty_components_percent.insert("recovery", rc);
+        u_tia2 += (rc / 100.0).powi(2);
+    }
     r.tia_uncertainty_percent = Some(100.0 * u_tia2.sqrt());
     let Some((dose, s, m_ref)) = self_dose_gy(sex, &o.name, tia, o.mass_g) else {
         r.error = Some(format!("no S-value for {}", o.name));

@@ -65,6 +65,10 @@ pub struct OrganInput {
     pub activity_uncertainty_percent: Option<f64>,
     /// Uncertainty of the organ mass (%), if known.
     pub mass_uncertainty_percent: Option<f64>,
+    /// Uncertainty of the partial-volume recovery coefficient (%), if the activities were
+    /// recovery corrected; systematic across time points.
+    #[serde(default)]
+    pub recovery_uncertainty_percent: Option<f64>,
     /// Doses of earlier cycles of this patient for this organ, for cumulative totals.
     #[serde(default)]
     pub previous_cycles: Vec<PreviousCycle>,
@@ -279,6 +283,10 @@ impl OrganInput {
                 self.activity_uncertainty_percent,
             ),
             ("mass_uncertainty_percent", self.mass_uncertainty_percent),
+            (
+                "recovery_uncertainty_percent",
+                self.recovery_uncertainty_percent,
+            ),
         ] {
             if let Some(v) = v {
                 if !(v.is_finite() && v > 0.0) {

@@ -96,6 +96,9 @@ pub struct RegionActivity {
     /// VOI sum / RC (MBq).
     #[serde(rename = "psf_recovery_MBq")]
     pub psf_recovery_mbq: f64,
+    /// Relative uncertainty of the RC from the PSF FWHM uncertainty (fraction; 0 when none given):
+    /// half the RC change between FWHM ± δ, divided by the RC.
+    pub recovery_uncertainty: f64,
     /// Geometric transfer matrix (MBq), when the system was solvable.
     #[serde(rename = "gtm_MBq")]
     pub gtm_mbq: Option<f64>,
@@ -107,6 +110,24 @@ pub fn quantify(
     masks: &[Volume<f32>],
     labels: &[u8],
     psf_fwhm_mm: f64,
+) -> Vec<RegionActivity> {
+    quantify_with_psf_uncertainty(spect_bq_per_ml, masks, labels, psf_fwhm_mm, 0.0)
+}
+
+/// RC of one region for a given PSF FWHM.
+fn recovery(mask: &Volume<f32>, voi: &[usize], fwhm_mm: f64) -> f64 {
+    let b = gaussian_blur(mask, fwhm_mm, Edge::Zero);
+    let total: f64 = mask.data().iter().map(|&f| f64::from(f)).sum();
+    voi.iter().map(|&v| f64::from(b.data()[v])).sum::<f64>() / total.max(1e-12)
+}
+
+/// As [`quantify`], also propagating a PSF FWHM standard deviation `fwhm_sd_mm` into each RC.
+pub fn quantify_with_psf_uncertainty(
+    spect_bq_per_ml: &Volume<f32>,
+    masks: &[Volume<f32>],
+    labels: &[u8],
+    psf_fwhm_mm: f64,
+    fwhm_sd_mm: f64,
 ) -> Vec<RegionActivity> {
     let voxel_ml = spect_bq_per_ml.grid().voxel_volume_mm3() / 1000.0;
     let blurred: Vec<Volume<f32>> = masks
@@ -167,6 +188,13 @@ pub fn quantify(
                 voi_mbq,
                 recovery_coefficient: rc,
                 psf_recovery_mbq: if rc > 0.0 { voi_mbq / rc } else { f64::NAN },
+                recovery_uncertainty: if fwhm_sd_mm > 0.0 && rc > 0.0 {
+                    let hi = recovery(&masks[i], &vois[i], psf_fwhm_mm + fwhm_sd_mm);
+                    let lo = recovery(&masks[i], &vois[i], (psf_fwhm_mm - fwhm_sd_mm).max(0.0));
+                    (lo - hi).abs() / 2.0 / rc
+                } else {
+                    0.0
+                },
                 gtm_mbq: gtm
                     .as_ref()
                     .and_then(|g| g[i])

@@ -40,6 +40,54 @@ pub fn voxel_tia_from_shape(
     Volume::new(spect_bq_per_ml.grid().clone(), data).expect("same grid")
 }
 
+/// Voxel TIA (MBq·s per voxel) by a mono-exponential fit in every voxel whose activity is at
+/// least `min_bq_per_ml` at every time point ("where the counts allow"): weighted log-linear
+/// regression of ln A on t (weights ∝ A, the Poisson variance of ln A), λ ≥ λ_phys, TIA = A0/λ.
+/// Other voxels take `fallback_mbq_s` (e.g. [`voxel_tia_from_shape`]). The SPECTs must already be
+/// registered onto one grid. Returns the map and the number of voxels fitted.
+pub fn voxel_tia_fit(
+    spects_bq_per_ml: &[Volume<f32>],
+    times_h: &[f64],
+    lambda_phys_per_h: f64,
+    min_bq_per_ml: f32,
+    fallback_mbq_s: &Volume<f32>,
+) -> (Volume<f32>, usize) {
+    let grid = fallback_mbq_s.grid();
+    let ml = grid.voxel_volume_mm3() / 1000.0;
+    let mut fitted = 0usize;
+    let data: Vec<f32> = (0..grid.len())
+        .map(|v| {
+            let a: Vec<f64> = spects_bq_per_ml
+                .iter()
+                .map(|s| f64::from(s.data()[v]))
+                .collect();
+            if times_h.len() < 2 || a.iter().any(|&x| x < f64::from(min_bq_per_ml) || x <= 0.0) {
+                return fallback_mbq_s.data()[v];
+            }
+            let (mut sw, mut st, mut sy, mut stt, mut sty) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for (&t, &x) in times_h.iter().zip(&a) {
+                let (w, y) = (x, x.ln());
+                sw += w;
+                st += w * t;
+                sy += w * y;
+                stt += w * t * t;
+                sty += w * t * y;
+            }
+            let den = sw * stt - st * st;
+            if den <= 0.0 {
+                return fallback_mbq_s.data()[v];
+            }
+            let slope = (sw * sty - st * sy) / den;
+            let lambda = (-slope).max(lambda_phys_per_h);
+            // Intercept for the bounded slope: weighted mean of y + λt.
+            let ln_a0 = (sy + lambda * st) / sw;
+            fitted += 1;
+            (ln_a0.exp() * ml / 1e6 / lambda * 3600.0) as f32
+        })
+        .collect();
+    (Volume::new(grid.clone(), data).expect("same grid"), fitted)
+}
+
 /// Local energy deposition: Gy per voxel. `density_g_per_ml` on the same grid.
 pub fn local_deposition_gy(
     tia_mbq_s: &Volume<f32>,
@@ -218,6 +266,42 @@ mod tests {
         assert!((dv.mean_gy - 0.8532).abs() < 0.02, "{}", dv.mean_gy);
         assert!((dv.d2_gy - dv.d98_gy).abs() < 1e-4 * dv.mean_gy);
         assert_eq!(dv.cumulative[0].1, 1.0);
+    }
+
+    #[test]
+    fn voxel_fits_recover_per_voxel_exponentials() {
+        let g = Grid::axis_aligned([4, 4, 2], [4.0; 3], [0.0; 3]).expect("grid");
+        let times = [24.0, 72.0, 168.0];
+        let lp = std::f64::consts::LN_2 / 159.528;
+        let lambdas: Vec<f64> = (0..g.len()).map(|n| 0.005 + 0.001 * n as f64).collect();
+        let spects: Vec<Volume<f32>> = times
+            .iter()
+            .map(|&t| {
+                Volume::new(
+                    g.clone(),
+                    lambdas
+                        .iter()
+                        .map(|l| (1e5 * (-l * t).exp()) as f32)
+                        .collect(),
+                )
+                .expect("sized")
+            })
+            .collect();
+        let fallback = Volume::filled(g.clone(), -1.0f32);
+        let (tia, n) = voxel_tia_fit(&spects, &times, lp, 1.0, &fallback);
+        assert_eq!(n, g.len());
+        let ml = g.voxel_volume_mm3() / 1000.0;
+        for (v, l) in lambdas.iter().enumerate() {
+            let want = 1e5 * ml / 1e6 / l.max(lp) * 3600.0;
+            assert!(
+                (f64::from(tia.data()[v]) / want - 1.0).abs() < 1e-5,
+                "voxel {v}"
+            );
+        }
+        // Below the count threshold: fallback.
+        let (tia, n) = voxel_tia_fit(&spects, &times, lp, 1e9, &fallback);
+        assert_eq!(n, 0);
+        assert!(tia.data().iter().all(|&x| x == -1.0));
     }
 
     #[test]

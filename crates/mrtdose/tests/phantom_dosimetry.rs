@@ -87,6 +87,7 @@ fn organ_doses_on_ten_phantoms_with_true_masks() {
                     fit_model: FitChoice::Auto,
                     activity_uncertainty_percent: Some(5.0),
                     mass_uncertainty_percent: None,
+                    recovery_uncertainty_percent: None,
                     previous_cycles: Vec::new(),
                 })
                 .collect(),
