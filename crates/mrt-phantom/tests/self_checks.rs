@@ -302,6 +302,32 @@ fn truth_is_self_consistent_with_independent_constants() {
             "{name}: {gy_per_gbq} Gy/GBq"
         );
     }
+    // NIfTI output (CT, SPECT, manifest) is read by nibabel with the shapes and values we wrote.
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).expect("manifest"))
+            .expect("json");
+    assert_eq!(
+        manifest["timepoints"].as_array().expect("tps").len(),
+        truth.timepoints.len()
+    );
+    for tp in &truth.timepoints {
+        for rel in [&tp.ct, &tp.spect] {
+            let path = dir.path().join(rel);
+            let ours = read_nifti(&path).expect("ours").volume;
+            let out = dir.path().join("nib.f64");
+            let info = run_python("nibabel_check.py", &[path.as_os_str(), out.as_os_str()]);
+            assert_eq!(info["shape"], serde_json::json!(ours.grid().dims), "{rel}");
+            let theirs: Vec<f64> = std::fs::read(&out)
+                .expect("values")
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8")))
+                .collect();
+            assert!(
+                theirs.iter().zip(ours.data()).all(|(t, &o)| *t as f32 == o),
+                "{rel}: values differ"
+            );
+        }
+    }
     // Organ volumes agree with the truth label maps on the CT grid (3 mm voxels: ±6 %).
     for tp in &truth.timepoints {
         let labels = read_nifti(&dir.path().join(&tp.labels))
