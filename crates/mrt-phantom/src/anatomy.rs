@@ -333,6 +333,10 @@ impl Anatomy {
         if p[2].abs() > self.half_length_mm {
             return Tissue::Air;
         }
+        // Cheap rejection outside the outline's bounding box (the taper only narrows it).
+        if p[0].abs() > self.body_semi_axes_mm[0] || p[1].abs() > self.body_semi_axes_mm[1] {
+            return Tissue::Air;
+        }
         let r = self.body_radius(p);
         if r > 1.0 {
             return Tissue::Air;

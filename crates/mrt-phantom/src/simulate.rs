@@ -368,11 +368,14 @@ fn render_spect(
     let sigma_mm = patient.options.psf_fwhm_mm / mrt_core::filter::FWHM_PER_SIGMA;
     // Fine region: SPECT voxels that can see the body, plus a 4σ margin for blur from outside.
     let half = patient.anatomy.half_length_mm + 40.0;
-    let reach =
-        patient.anatomy.body_semi_axes_mm[0].max(patient.anatomy.body_semi_axes_mm[1]) + 45.0;
+    // Body extent after repositioning (≤ 20 mm, ≤ 5°) and misalignment: the semi-axes plus a
+    // margin that also covers the other axis rotating in (5° of the larger semi-axis ≈ 16 mm).
+    let [lat, ap] = patient.anatomy.body_semi_axes_mm;
+    let extra = 45.0 + patient.options.misalign_mm;
+    let (reach_x, reach_y) = (lat + extra, ap + extra);
     let margin = (4.0 * sigma_mm / spect.spacing_mm[0]).ceil() as i64 + 1;
-    let lo_i = spect.world_to_index([-reach, -reach, -half]);
-    let hi_i = spect.world_to_index([reach, reach, half]);
+    let lo_i = spect.world_to_index([-reach_x, -reach_y, -half]);
+    let hi_i = spect.world_to_index([reach_x, reach_y, half]);
     let range: [(i64, i64); 3] = [0, 1, 2].map(|a| {
         let n = spect.dims[a] as i64;
         let a0 = (lo_i[a].min(hi_i[a]).floor() as i64).max(0) - margin;
