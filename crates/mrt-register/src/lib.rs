@@ -8,5 +8,7 @@
 
 pub mod nelder_mead;
 pub mod rigid;
+pub mod spect_ct;
 
 pub use rigid::{register_rigid, RegisterError, Registration, RigidOptions};
+pub use spect_ct::{align_spect_to_ct, SpectAlignOptions, SpectAlignment};
