@@ -6,6 +6,7 @@
 //! What must not: file formats, I/O, async, logging of patient data. Every other crate builds on
 //! this one, so it stays dependency-light (rayon for data parallelism, serde for geometry JSON).
 
+pub mod dense;
 pub mod fft;
 pub mod filter;
 pub mod grid;

@@ -9,8 +9,8 @@
 
 use serde::Serialize;
 
-use crate::dense;
 use crate::tac::Model;
+use mrt_core::dense;
 
 /// One TAC to fit.
 #[derive(Debug, Clone)]

@@ -6,7 +6,6 @@
 //! on mrt-phantom, whose truth judges this crate.
 
 pub mod bed;
-pub mod dense;
 pub mod density;
 pub mod fit;
 pub mod image_free;

@@ -13,7 +13,7 @@ use mrt_core::{Grid, RigidTransform, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dense;
+use mrt_core::dense;
 
 /// Fraction of each SPECT voxel covered by each region (`regions[r]` labels on the CT grid).
 pub fn fractional_masks(

@@ -96,7 +96,7 @@ fn centroid(v: &Volume<f32>, threshold: f32) -> Option<Vec3> {
 }
 
 /// Parameters (rx, ry, rz in degrees about `centre`, tx, ty, tz in mm) → transform about origin.
-fn to_transform(x: &[f64], centre: Vec3) -> RigidTransform {
+pub(crate) fn to_transform(x: &[f64], centre: Vec3) -> RigidTransform {
     let angles = [x[0], x[1], x[2]];
     let r = linalg::rotation_xyz_deg(angles);
     let rc = linalg::mat_vec(&r, centre);

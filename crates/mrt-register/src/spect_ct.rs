@@ -19,6 +19,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::nelder_mead::minimize;
+use crate::rigid::to_transform;
+use mrt_core::dense::solve;
 
 /// Result of the SPECT↔CT alignment.
 #[derive(Debug, Clone, Serialize)]
@@ -58,20 +60,6 @@ impl Default for SpectAlignOptions {
             min_r2: 0.8,
             max_evals: 800,
         }
-    }
-}
-
-fn to_transform(x: &[f64], centre: Vec3) -> RigidTransform {
-    let angles = [x[0], x[1], x[2]];
-    let r = linalg::rotation_xyz_deg(angles);
-    let rc = linalg::mat_vec(&r, centre);
-    RigidTransform {
-        rotation_deg: angles,
-        translation_mm: [
-            centre[0] - rc[0] + x[3],
-            centre[1] - rc[1] + x[4],
-            centre[2] - rc[2] + x[5],
-        ],
     }
 }
 
@@ -244,31 +232,4 @@ pub fn align_spect_to_ct(
         needs_review: !reasons.is_empty(),
         reasons,
     }
-}
-
-/// Small dense solve (Gaussian elimination, partial pivoting).
-fn solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
-    let n = b.len();
-    let mut m: Vec<Vec<f64>> = a
-        .iter()
-        .zip(b)
-        .map(|(r, &x)| r.iter().copied().chain([x]).collect())
-        .collect();
-    for col in 0..n {
-        let p = (col..n).max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))?;
-        if m[p][col].abs() < 1e-12 {
-            return None;
-        }
-        m.swap(col, p);
-        let pivot = m[col].clone();
-        for (r, row) in m.iter_mut().enumerate() {
-            if r != col {
-                let f = row[col] / pivot[col];
-                for (x, y) in row.iter_mut().zip(&pivot).skip(col) {
-                    *x -= f * y;
-                }
-            }
-        }
-    }
-    Some((0..n).map(|i| m[i][n] / m[i][i]).collect())
 }

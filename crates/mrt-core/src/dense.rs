@@ -1,4 +1,5 @@
-//! Small dense linear algebra (k ≤ 5 fit parameters, GTM with a handful of regions).
+//! Small dense linear algebra: solves and inverses of n×n systems with n in the tens at most
+//! (TAC fit parameters, GTM regions, registration model components).
 
 /// Solves `a·x = b` by Gaussian elimination with partial pivoting; `None` when singular.
 pub fn solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
