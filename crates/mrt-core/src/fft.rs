@@ -69,6 +69,20 @@ pub fn fast_length(n: usize) -> usize {
     }
 }
 
+/// Transforms every column (stride `xc`, length `py`) of one `[j][ic]` slab in place.
+fn fft_columns(slab: &mut [Complex32], xc: usize, py: usize, fft: &dyn Fft<f32>) {
+    let mut line = vec![Complex32::new(0.0, 0.0); py];
+    for i in 0..xc {
+        for (j, l) in line.iter_mut().enumerate() {
+            *l = slab[j * xc + i];
+        }
+        fft.process(&mut line);
+        for (j, l) in line.iter().enumerate() {
+            slab[j * xc + i] = *l;
+        }
+    }
+}
+
 struct Plan {
     p: [usize; 3],
     xc: usize,
@@ -113,16 +127,7 @@ impl Plan {
                     .expect("sizes from the plan");
                 }
                 // j: complex FFT per column within the slab.
-                let mut line = vec![Complex32::new(0.0, 0.0); py];
-                for i in 0..xc {
-                    for j in 0..py {
-                        line[j] = out_slab[j * xc + i];
-                    }
-                    self.fwd_y.process(&mut line);
-                    for j in 0..py {
-                        out_slab[j * xc + i] = line[j];
-                    }
-                }
+                fft_columns(out_slab, xc, py, self.fwd_y.as_ref());
             });
         // k: transpose to [j][ic][k], FFT contiguous lines.
         let mut t = vec![Complex32::new(0.0, 0.0); xc * py * pz];
@@ -157,16 +162,7 @@ impl Plan {
                         slab[j * xc + i] = t[j * xc * pz + i * pz + k];
                     }
                 }
-                let mut line = vec![Complex32::new(0.0, 0.0); py];
-                for i in 0..xc {
-                    for j in 0..py {
-                        line[j] = slab[j * xc + i];
-                    }
-                    self.inv_y.process(&mut line);
-                    for j in 0..py {
-                        slab[j * xc + i] = line[j];
-                    }
-                }
+                fft_columns(&mut slab, xc, py, self.inv_y.as_ref());
                 let mut scratch = c2r.make_scratch_vec();
                 for j in 0..py {
                     let row = &mut slab[j * xc..(j + 1) * xc];

@@ -4,6 +4,17 @@ use std::process::Command;
 
 use serde_json::Value;
 
+/// Runs `mrtdose dosimetry --input INPUT --out OUT`.
+fn dosimetry(input: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mrtdose"))
+        .args(["dosimetry", "--input"])
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("runs")
+}
+
 #[test]
 fn design_brief_example_runs_and_bad_input_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -17,13 +28,7 @@ fn design_brief_example_runs_and_bad_input_is_named() {
     )
     .expect("write");
     let out = dir.path().join("out/result.json");
-    let o = Command::new(env!("CARGO_BIN_EXE_mrtdose"))
-        .args(["dosimetry", "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("runs");
+    let o = dosimetry(&input, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: Value = serde_json::from_slice(&std::fs::read(&out).expect("result")).expect("json");
     assert_eq!(r["schema"], "mrtdose.dosimetry.v1");
@@ -43,13 +48,7 @@ fn design_brief_example_runs_and_bad_input_is_named() {
 
     std::fs::write(&input, r#"{ "schema": "mrtdose.tacs.v1", "radionuclide": "Lu-177", "phantom": "ICRP110_AM", "organs": [] }"#)
         .expect("write");
-    let o = Command::new(env!("CARGO_BIN_EXE_mrtdose"))
-        .args(["dosimetry", "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("runs");
+    let o = dosimetry(&input, &out);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
