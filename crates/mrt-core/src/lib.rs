@@ -11,6 +11,7 @@ pub mod fft;
 pub mod filter;
 pub mod grid;
 pub mod linalg;
+pub mod morphology;
 pub mod resample;
 pub mod transform;
 pub mod volume;
