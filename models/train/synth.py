@@ -88,6 +88,7 @@ class Template:
             lab = ndimage.zoom(lab, zoom, order=0, grid_mode=True, mode="nearest")
         self.lab = lab.astype(np.int16)
         self.name = path.split("/")[-1]
+        self.sparse = kind != "totalseg"
         nmax = int(self.lab.max()) + 1
         self.cls = np.full(max(nmax, 256), SOFT, np.int16)
         self.cls[0] = FAT  # unlabelled inside body; replaced by body model
@@ -154,12 +155,23 @@ def deform(t: Template, rng, max_shape_mm=(420, 420, 420)):
     return lab
 
 
-def body_model(lab, rng):
+def body_model(lab, rng, sparse=False):
     """Body outline from the labels (dilated, hole-filled per axial slice) + fat and muscle wall.
-    Returns integer map: 0 outside body, 1 unlabelled inside body, 2 subcutaneous fat, 3 muscle wall."""
+    For sparse label maps (few organs, no bones/muscles, e.g. AMOS) an elliptic cylinder around the
+    labelled organs is added. Returns integer map: 0 outside body, 1 unlabelled inside body,
+    2 subcutaneous fat, 3 muscle wall."""
     lo = lab[::2, ::2, ::2] > 0
     r = int(rng.integers(2, 7))
     m = ndimage.binary_dilation(lo, iterations=r)
+    if sparse:
+        ys, xs = np.nonzero(lo.any(0))
+        cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+        ry = (ys.max() - ys.min()) / 2 + rng.uniform(5, 15) / (2 * WORK_MM) * 2
+        rx = (xs.max() - xs.min()) / 2 + rng.uniform(10, 25) / (2 * WORK_MM) * 2
+        yy, xx = np.mgrid[0: lo.shape[1], 0: lo.shape[2]]
+        ell = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+        zs = np.nonzero(lo.any((1, 2)))[0]
+        m[zs.min(): zs.max() + 1] |= ell[None]
     for z in range(m.shape[0]):
         m[z] = ndimage.binary_fill_holes(ndimage.binary_closing(m[z], iterations=3))
     dist = ndimage.distance_transform_edt(m, sampling=(1e6, 1, 1)) * (2 * WORK_MM)  # in-plane distance, mm
@@ -176,7 +188,7 @@ def body_model(lab, rng):
 def synth_sample(t: Template, rng):
     lab = deform(t, rng)
     shape = lab.shape
-    body = body_model(lab, rng)
+    body = body_model(lab, rng, t.sparse)
     cls = t.cls[lab]
     cls[(lab == 0) & (body == 0)] = AIR
     cls[(lab == 0) & (body == 2)] = FAT

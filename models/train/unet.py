@@ -19,7 +19,7 @@ class UNet3D(nn.Module):
     """Input [N,1,D,H,W] with D,H,W multiples of 2**(levels-1) (16 for 5 levels, 8 for 4).
     Output logits [N,num_classes,D,H,W]."""
 
-    def __init__(self, num_classes=5, base=16, levels=4, max_ch=128):
+    def __init__(self, num_classes=5, base=8, levels=5, max_ch=128):
         super().__init__()
         ch = [min(base * 2 ** i, max_ch) for i in range(levels)]
         self.enc = nn.ModuleList([ConvBlock(1, ch[0])] + [ConvBlock(ch[i - 1], ch[i], stride=2) for i in range(1, levels)])

@@ -19,5 +19,5 @@ pub mod volume;
 pub use grid::{Grid, GridError};
 pub use linalg::{Mat3, Vec3};
 pub use resample::{resample, resample_mapped, Interpolation};
-pub use transform::RigidTransform;
+pub use transform::{RigidTransform, Transform};
 pub use volume::{Volume, VolumeStats};

@@ -1,14 +1,19 @@
-//! Rigid registration in physical space (LPS mm), pure and synchronous.
+//! Registration in physical space (LPS mm) for mrtdose, pure and synchronous.
 //!
-//! Today: CT↔CT rigid registration for time points — centre-of-mass initialisation, a
-//! three-level pyramid (Gaussian-smoothed images, coarser sampling), normalised cross-correlation
-//! on a body mask, Nelder-Mead over six parameters (three rotations about the fixed image's body
-//! centre, three translations). SPECT↔CT misalignment correction, affine, Mattes MI and the
-//! `mrtdose register` command are the rest of issue 5.
+//! - [`register`]: rigid or affine registration of any two volumes, NCC (CT↔CT) or Mattes MI,
+//!   centre-of-mass initialisation, Gaussian pyramid, Nelder-Mead, sample masks.
+//! - [`timepoints`]: every time point's CT onto a reference CT; each SPECT follows its CT.
+//! - [`spect_ct`]: SPECT↔CT misalignment from the organ masks, with a QA score and a review flag.
+//!
+//! Transforms are [`mrt_core::Transform`] (JSON, compose, invert). Must not depend on file
+//! formats, I/O or async: callers load volumes and write results.
 
+pub mod metric;
 pub mod nelder_mead;
-pub mod rigid;
+pub mod register;
 pub mod spect_ct;
+pub mod timepoints;
 
-pub use rigid::{register_rigid, RegisterError, Registration, RigidOptions};
+pub use metric::Metric;
+pub use register::{register, RegisterError, RegisterOptions, Registration, TransformKind};
 pub use spect_ct::{align_spect_to_ct, SpectAlignOptions, SpectAlignment};

@@ -14,16 +14,16 @@
 //! 3 mm (tests/spect_ct_alignment.rs).
 
 use mrt_core::filter::{gaussian_blur, Edge};
+use mrt_core::grid::AffineMap;
 use mrt_core::linalg::{self, Vec3};
 use mrt_core::morphology::fill_holes;
 use mrt_core::resample::sample_linear;
-use mrt_core::grid::AffineMap;
 use mrt_core::{RigidTransform, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::nelder_mead::minimize;
-use crate::rigid::to_transform;
+use crate::register::to_transform;
 use mrt_core::dense::solve;
 
 /// Result of the SPECT↔CT alignment.

