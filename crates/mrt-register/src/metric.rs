@@ -162,7 +162,7 @@ mod tests {
         let fixed: Vec<f64> = (0..2000).map(|i| ((i * 37) % 101) as f64).collect();
         let linear: Vec<Option<f64>> = fixed.iter().map(|&f| Some(3.0 * f - 7.0)).collect();
         assert!((ncc(&fixed, &linear) - 1.0).abs() < 1e-12);
-        let window = (-10.0, 400.0);
+        let window = (0.0, 60.0);
         // A non-monotonic but deterministic relation keeps MI high; a shuffled one does not.
         let dependent: Vec<Option<f64>> = fixed.iter().map(|&f| Some((f - 50.0).abs())).collect();
         let shuffled: Vec<Option<f64>> = (0..2000)
@@ -172,7 +172,7 @@ mod tests {
             mattes_mi(&fixed, &dependent, window),
             mattes_mi(&fixed, &shuffled, window),
         );
-        assert!(mi_dep > 1.0 && mi_shuf < 0.3, "{mi_dep} {mi_shuf}");
+        assert!(mi_dep > 1.5 && mi_shuf < 0.3, "{mi_dep} {mi_shuf}");
     }
 
     #[test]

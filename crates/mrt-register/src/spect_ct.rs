@@ -241,20 +241,15 @@ impl MaskModel<'_> {
             .zip(keep)
             .filter(|(_, &kept)| kept)
         {
-            for a in 0..k {
-                atb[a] += row[a] * y;
-                for c in a..k {
-                    ata[a][c] += row[a] * row[c];
+            for (a, &ra) in row.iter().enumerate() {
+                atb[a] += ra * y;
+                for (c, &rc) in row.iter().enumerate() {
+                    ata[a][c] += ra * rc;
                 }
             }
             yy += y * y;
             sy += y;
             n += 1.0;
-        }
-        for a in 0..k {
-            for c in 0..a {
-                ata[a][c] = ata[c][a];
-            }
         }
         let coef = solve(&ata, &atb)?;
         // RSS = yᵀy − cᵀAᵀy for the least-squares solution.
