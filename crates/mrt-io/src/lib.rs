@@ -8,6 +8,7 @@
 pub mod datetime;
 pub mod dicom;
 pub mod error;
+pub mod load;
 pub mod nifti_io;
 pub mod study;
 

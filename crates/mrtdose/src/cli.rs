@@ -38,6 +38,62 @@ pub enum Command {
     /// time-integrated activity, absorbed dose (OpenDose S-values, mass-scaled), kidney BED and
     /// uncertainty (mrtdose.dosimetry.v1).
     Dosimetry(DosimetryArgs),
+    /// Register two volumes (DICOM series or NIfTI): rigid or affine, NCC or Mattes MI. Writes
+    /// the fixed-world → moving-world transform (mrtdose.transform.v1) and prints the metric
+    /// before and after.
+    Register(RegisterArgs),
+}
+
+/// Degrees of freedom of `mrtdose register`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RegisterKind {
+    /// Rotation and translation (6).
+    Rigid,
+    /// Plus scaling and shear (12).
+    Affine,
+}
+
+/// Similarity metric of `mrtdose register`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RegisterMetric {
+    /// Normalised cross-correlation (same modality).
+    Ncc,
+    /// Mattes mutual information (any modalities).
+    MattesMi,
+}
+
+/// `mrtdose register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Fixed volume: DICOM series directory or file, or .nii/.nii.gz.
+    #[arg(long, env = "MRTDOSE_FIXED")]
+    pub fixed: PathBuf,
+    /// Moving volume (same forms).
+    #[arg(long, env = "MRTDOSE_MOVING")]
+    pub moving: PathBuf,
+    /// Output transform JSON (schema mrtdose.transform.v1).
+    #[arg(long, env = "MRTDOSE_OUT")]
+    pub out: PathBuf,
+    /// Degrees of freedom.
+    #[arg(long, env = "MRTDOSE_REGISTER_KIND", value_enum, default_value_t = RegisterKind::Rigid)]
+    pub kind: RegisterKind,
+    /// Similarity metric.
+    #[arg(long, env = "MRTDOSE_REGISTER_METRIC", value_enum, default_value_t = RegisterMetric::Ncc)]
+    pub metric: RegisterMetric,
+    /// Voxels of the fixed image above this value are sampled (HU for CT: the body).
+    #[arg(long, env = "MRTDOSE_REGISTER_MASK_THRESHOLD", default_value_t = -400.0, allow_hyphen_values = true)]
+    pub mask_threshold: f32,
+    /// Intensity window applied to both images before the metric, as LOW,HIGH.
+    #[arg(
+        long,
+        env = "MRTDOSE_REGISTER_WINDOW",
+        default_value = "-300,400",
+        allow_hyphen_values = true
+    )]
+    pub window: String,
+    /// Also write the moving image resampled onto the fixed grid (NIfTI).
+    #[arg(long, env = "MRTDOSE_REGISTER_RESAMPLED")]
+    pub resampled: Option<PathBuf>,
 }
 
 /// `mrtdose dosimetry`.

@@ -8,6 +8,7 @@ pub mod dosimetry;
 pub mod inspect;
 pub mod logging;
 pub mod phantom;
+pub mod register;
 
 use std::io::Write;
 
@@ -20,5 +21,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Phantom(args) => phantom::run(&args, out),
         Command::PhantomTrial(args) => phantom::run_trial(&args, out),
         Command::Dosimetry(args) => dosimetry::run(&args, out),
+        Command::Register(args) => register::run(&args, out),
     }
 }
