@@ -8,9 +8,9 @@
 #   MRTDOSE_BIN   phantom generator binary (default: target/release/mrtdose)
 #   ANATOMY_DIR   real label maps (default: shared/anatomy, falling back to ../shared/anatomy)
 #   STEPS         total training steps (default 3000; the shipped model's step count is in its card)
-#   MAX_MINUTES   wall-clock cap for training (default 75)
+#   MAX_MINUTES   wall-clock cap for training (default 100)
 #   THREADS       torch threads (default 2)
-# Runs in about 1.5-2 h on 2 CPU cores: ~3 min venv, ~10 min data, ~75 min training, ~5 min evaluation.
+# Runs in about 1.5-2 h on 2 CPU cores: ~3 min venv, ~10 min data, ~90 min training, ~5 min evaluation.
 set -euo pipefail
 cd "$(dirname "$0")/.."          # repository root
 ROOT=$PWD
@@ -19,7 +19,7 @@ export MRTDOSE_BIN=${MRTDOSE_BIN:-$ROOT/target/release/mrtdose}
 ANATOMY_DIR=${ANATOMY_DIR:-$ROOT/shared/anatomy}
 [ -d "$ANATOMY_DIR" ] || ANATOMY_DIR=$ROOT/../shared/anatomy
 STEPS=${STEPS:-3000}
-MAX_MINUTES=${MAX_MINUTES:-75}
+MAX_MINUTES=${MAX_MINUTES:-100}
 THREADS=${THREADS:-2}
 SEED=1234
 CACHE=$M/.cache
@@ -37,7 +37,7 @@ PY="nice -n 10 $VENV/bin/python"
 
 # 2. Training phantoms (seeds >= 100000 only) and held-out evaluation phantoms (seeds 9000-9019 small, 9000-9002 clinical)
 "$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100000 60
-"$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200000 2
+"$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200000 6
 "$M/train/make_eval_phantoms.sh" "$CACHE/eval" small 9000 20
 "$M/train/make_eval_phantoms.sh" "$CACHE/eval" clinical 9000 3
 

@@ -49,7 +49,8 @@ class Model:
         ct, sp, _ = to_lps_zyx(ct_img, np.asarray(ct_img.dataobj).astype(np.float32))
         shape = grid_shape(ct.shape, sp, self.sp)
         x = self.norm(resample(ct, sp, self.sp, order=1, out_shape=shape, antialias=True))
-        pads = [(0, (-s) % self.mult) for s in x.shape]
+        # pad (at the end) to a multiple of size_multiple and at least patch_size, with air
+        pads = [(0, max(s + (-s) % self.mult, p) - s) for s, p in zip(x.shape, self.patch)]
         x = np.pad(x, pads, constant_values=float(self.norm(np.float32(-1000))))
         t1 = time.time()
         prob = sliding_window(lambda a: self.sess.run(["logits"], {"ct": a})[0], x, self.patch, self.overlap)

@@ -8,6 +8,7 @@
 //! Transforms are [`mrt_core::Transform`] (JSON, compose, invert). Must not depend on file
 //! formats, I/O or async: callers load volumes and write results.
 
+pub mod gauss_newton;
 pub mod metric;
 pub mod nelder_mead;
 pub mod register;

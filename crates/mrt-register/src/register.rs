@@ -6,9 +6,11 @@
 
 use mrt_core::filter::{gaussian_blur, Edge};
 use mrt_core::linalg::{self, Mat3, Vec3};
+use mrt_core::resample::sample_linear;
 use mrt_core::{RigidTransform, Transform, Volume};
 use serde::{Deserialize, Serialize};
 
+use crate::gauss_newton::refine;
 use crate::metric::{evaluate, Metric, Samples};
 use crate::nelder_mead::minimize;
 
@@ -46,7 +48,7 @@ impl Default for RegisterOptions {
         Self {
             kind: TransformKind::Rigid,
             metric: Metric::Ncc,
-            levels: vec![(12.0, 12.0), (6.0, 6.0), (0.0, 3.0)],
+            levels: vec![(12.0, 12.0), (6.0, 6.0), (3.0, 3.0)],
             max_evals_per_level: 400,
             mask_threshold: -400.0,
             window: (-300.0, 400.0),
@@ -156,13 +158,18 @@ fn parameters_to_transform(x: &[f64], centre: Vec3) -> Transform {
     }
 }
 
-/// A fixed pseudo-random subset test (splitmix64 of the voxel offset).
-fn keep_sample(offset: usize, probability: f64) -> bool {
-    let mut z = (offset as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+/// A fixed pseudo-random number in [0, 1) for `key` (splitmix64).
+fn unit_hash(key: u64) -> f64 {
+    let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64 <= probability
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A fixed pseudo-random subset test.
+fn keep_sample(offset: usize, probability: f64) -> bool {
+    unit_hash(offset as u64) <= probability
 }
 
 fn samples(
@@ -188,12 +195,23 @@ fn samples(
     let probability = opts.max_samples as f64 / candidates.len().max(1) as f64;
     let (mut points, mut values) = (Vec::new(), Vec::new());
     for (i, j, k) in candidates {
-        if probability >= 1.0 || keep_sample(g.offset(i, j, k), probability) {
-            points.push(g.index_to_world([i as f64, j as f64, k as f64]));
-            values.push(f64::from(
-                smoothed.at(i, j, k).clamp(opts.window.0, opts.window.1),
-            ));
+        let offset = g.offset(i, j, k);
+        if probability < 1.0 && !keep_sample(offset, probability) {
+            continue;
         }
+        // Samples sit at pseudo-random positions within their voxel, not on the lattice, so
+        // that interpolation smoothing does not favour grid-aligned transforms.
+        let jitter = [1u64, 2, 3].map(|a| unit_hash(offset as u64 * 4 + a) - 0.5);
+        let index = [
+            (i as f64 + jitter[0]).clamp(0.0, (g.dims[0] - 1) as f64),
+            (j as f64 + jitter[1]).clamp(0.0, (g.dims[1] - 1) as f64),
+            (k as f64 + jitter[2]).clamp(0.0, (g.dims[2] - 1) as f64),
+        ];
+        let Some(v) = sample_linear(smoothed, index) else {
+            continue;
+        };
+        points.push(g.index_to_world(index));
+        values.push(f64::from(v.clamp(opts.window.0, opts.window.1)));
     }
     Samples { points, values }
 }
@@ -227,6 +245,20 @@ fn check_inputs(
     Ok((cf, cm))
 }
 
+/// How one pyramid level is optimised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Nelder-Mead over the parameters in use (six, or twelve once affine).
+    Simplex,
+    /// Nelder-Mead, switching to twelve parameters.
+    SimplexAffine,
+    /// Levenberg-Marquardt on the least-squares form of NCC.
+    Refine {
+        /// Twelve parameters instead of six.
+        affine: bool,
+    },
+}
+
 /// Registers `moving` to `fixed`.
 pub fn register(
     fixed: &Volume<f32>,
@@ -240,23 +272,38 @@ pub fn register(
     let s_final = samples(fixed, fixed, finest.1, opts);
     let identity = Transform::identity().to_affine();
     let (metric_before, _) = evaluate(opts.metric, &s_final, moving, &identity, opts.window);
-    // Rigid stage over every level; an affine stage then refines on the last two.
-    let mut stages: Vec<(f64, f64, bool)> =
-        opts.levels.iter().map(|&(f, s)| (f, s, false)).collect();
+    // NCC: Nelder-Mead on the coarsest level (capture range), Levenberg-Marquardt on the finer
+    // ones (precision, speed). Mattes MI: Nelder-Mead on every level. Affine refines the rigid
+    // result on the last two levels.
+    let n = opts.levels.len();
+    let mut stages: Vec<(f64, f64, Stage)> = opts
+        .levels
+        .iter()
+        .enumerate()
+        .map(|(l, &(f, s))| {
+            let stage = if opts.metric == Metric::Ncc && l > 0 {
+                Stage::Refine { affine: false }
+            } else {
+                Stage::Simplex
+            };
+            (f, s, stage)
+        })
+        .collect();
     if opts.kind == TransformKind::Affine {
-        let n = opts.levels.len();
+        let stage = if opts.metric == Metric::Ncc {
+            Stage::Refine { affine: true }
+        } else {
+            Stage::SimplexAffine
+        };
         stages.extend(
             opts.levels[n.saturating_sub(2)..]
                 .iter()
-                .map(|&(f, s)| (f, s, true)),
+                .map(|&(f, s)| (f, s, stage)),
         );
     }
+    let mut current = parameters_to_transform(&x, cf);
     let mut step_scale = 1.0;
-    for (fwhm, spacing, affine) in stages {
-        if affine && x.len() == 6 {
-            x.extend([0.0; 6]);
-            step_scale = 0.4;
-        }
+    for (fwhm, spacing, stage) in stages {
         let (f_s, m_s) = if fwhm > 0.0 {
             (
                 gaussian_blur(fixed, fwhm, Edge::Replicate),
@@ -272,12 +319,39 @@ pub fn register(
                 threshold: opts.mask_threshold,
             });
         }
-        let start = parameters_to_transform(&x, cf).to_affine();
-        let (_, inside) = evaluate(opts.metric, &s, &m_s, &start, opts.window);
+        let (_, inside) = evaluate(opts.metric, &s, &m_s, &current.to_affine(), opts.window);
         if inside < 0.3 {
             return Err(RegisterError::NoOverlap {
                 percent: inside * 100.0,
             });
+        }
+        if let Stage::Refine { affine } = stage {
+            let (map, evals) = refine(
+                &s,
+                &m_s,
+                current.to_affine(),
+                cf,
+                affine,
+                opts.max_evals_per_level / 10,
+                opts.window,
+            );
+            evaluations += evals;
+            current = if affine {
+                Transform::Affine {
+                    matrix: map.matrix,
+                    translation_mm: map.translation,
+                }
+            } else {
+                Transform::Rigid(RigidTransform::from_rotation_matrix(
+                    &map.matrix,
+                    map.translation,
+                ))
+            };
+            continue;
+        }
+        if stage == Stage::SimplexAffine && x.len() == 6 {
+            x.extend([0.0; 6]);
+            step_scale = 0.4;
         }
         let cost = |p: &[f64]| {
             let t = parameters_to_transform(p, cf).to_affine();
@@ -290,18 +364,20 @@ pub fn register(
             step.extend([3.0; 6]);
         }
         let step: Vec<f64> = step.iter().map(|v| v * step_scale).collect();
-        let (best, _, n) = minimize(&cost, &x, &step, opts.max_evals_per_level, 1e-9);
-        evaluations += n;
+        let (best, _, evals) = minimize(&cost, &x, &step, opts.max_evals_per_level, 1e-9);
+        evaluations += evals;
         x = best;
+        current = parameters_to_transform(&x, cf);
         step_scale *= 0.4;
     }
-    if x[..3].iter().any(|a| a.abs() > 30.0) {
+    let transform = current;
+    let angles = RigidTransform::from_rotation_matrix(&transform.to_affine().matrix, [0.0; 3]);
+    if angles.rotation_deg.iter().any(|a| a.abs() > 30.0) {
         return Err(RegisterError::Degenerate(format!(
             "rotation {:?}° beyond ±30°",
-            &x[..3]
+            angles.rotation_deg
         )));
     }
-    let transform = parameters_to_transform(&x, cf);
     let det = linalg::det(&transform.to_affine().matrix);
     if !(0.5..=2.0).contains(&det) {
         return Err(RegisterError::Degenerate(format!(
