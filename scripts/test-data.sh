@@ -3,6 +3,8 @@
 #  - .venv: Python with pydicom, nibabel and the pylibjpeg codec plugins (the independent references)
 #  - testdata/pydicom: the real DICOM test files shipped inside the pydicom wheel
 #  - testdata/pydicom-reference: what pydicom reads from each of them (expected.json + values)
+#  - testdata/models: small ONNX models with known behaviour for mrt-segment's tests
+#  - .ort/lib: the ONNX Runtime library from PyPI (scripts/setup-ort.sh)
 # Idempotent; safe to re-run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,3 +18,5 @@ src="$(.venv/bin/python -c 'import pydicom, os; print(os.path.join(os.path.dirna
 mkdir -p testdata/pydicom
 cp -f "$src"/*.dcm testdata/pydicom/
 .venv/bin/python scripts/pydicom_reference.py testdata/pydicom testdata/pydicom-reference
+.venv/bin/python scripts/make_test_models.py testdata/models
+bash scripts/setup-ort.sh >/dev/null

@@ -1,0 +1,105 @@
+//! The CT in the model's frame: an axis-aligned LPS grid at the card's spacing covering the CT's
+//! world extent (any orientation or spacing in), padded to the card's size multiple; intensities
+//! checked for being HU and normalised as the card says.
+
+use mrt_core::linalg;
+use mrt_core::{resample, Grid, Interpolation, Volume};
+
+use crate::card::ModelCard;
+use crate::error::SegmentError;
+
+/// HU value used outside the CT's field of view.
+pub const AIR_HU: f32 = -1024.0;
+
+/// Checks that `ct` holds Hounsfield units; returns warnings for doubtful but usable images.
+pub fn check_hu(ct: &Volume<f32>) -> Result<Vec<String>, SegmentError> {
+    let data = ct.data();
+    let stride = (data.len() / 200_000).max(1);
+    let mut sample: Vec<f32> = data
+        .iter()
+        .step_by(stride)
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    if sample.is_empty() {
+        return Err(SegmentError::Ct("the CT holds no finite values".into()));
+    }
+    sample.sort_by(f32::total_cmp);
+    let q = |p: f64| sample[((sample.len() - 1) as f64 * p) as usize];
+    let (min, p1, p99) = (sample[0], q(0.01), q(0.99));
+    if p99 - p1 < 50.0 {
+        return Err(SegmentError::Ct(format!(
+            "no contrast (1st-99th percentile {p1:.0} to {p99:.0}): empty or constant image"
+        )));
+    }
+    if min >= 0.0 && p1 > -300.0 {
+        return Err(SegmentError::Ct(format!(
+            "values look like stored pixel values, not HU (minimum {min:.0}, 1st percentile {p1:.0}; air should be near -1000): check RescaleSlope/RescaleIntercept"
+        )));
+    }
+    if p99 > 5000.0 || min < -3000.0 {
+        return Err(SegmentError::Ct(format!(
+            "values outside any HU range (minimum {min:.0}, 99th percentile {p99:.0})"
+        )));
+    }
+    let mut warnings = Vec::new();
+    if p1 > -500.0 {
+        warnings.push(format!(
+            "little or no air in the field of view (1st percentile {p1:.0} HU): truncated field of view or not HU"
+        ));
+    }
+    Ok(warnings)
+}
+
+/// The model grid for `ct`: axis-aligned (identity direction, LPS), the card's spacing, covering
+/// the CT's world bounding box, each dimension a multiple of the card's `size_multiple`.
+pub fn model_grid(ct: &Grid, card: &ModelCard) -> Result<Grid, SegmentError> {
+    let mut lo = [f64::INFINITY; 3];
+    let mut hi = [f64::NEG_INFINITY; 3];
+    for corner in 0..8 {
+        let idx = [0, 1, 2].map(|a| {
+            if corner & (1 << a) == 0 {
+                -0.5
+            } else {
+                ct.dims[a] as f64 - 0.5
+            }
+        });
+        let w = ct.index_to_world(idx);
+        for a in 0..3 {
+            lo[a] = lo[a].min(w[a]);
+            hi[a] = hi[a].max(w[a]);
+        }
+    }
+    let m = card.size_multiple.max(1);
+    let spacing = card.input.spacing_mm;
+    let mut dims = [0usize; 3];
+    for a in 0..3 {
+        let n = ((hi[a] - lo[a]) / spacing[a]).ceil() as usize;
+        if n < m {
+            return Err(SegmentError::Ct(format!(
+                "field of view {:.0} mm along {} is below the model's minimum of {:.0} mm ({m} voxels of {} mm)",
+                hi[a] - lo[a],
+                ["x (left-right)", "y (anterior-posterior)", "z (head-feet)"][a],
+                m as f64 * spacing[a],
+                spacing[a]
+            )));
+        }
+        dims[a] = n.div_ceil(m) * m;
+    }
+    let centre = linalg::scale(linalg::add(lo, hi), 0.5);
+    let origin = [0, 1, 2].map(|a| centre[a] - (dims[a] as f64 - 1.0) / 2.0 * spacing[a]);
+    Grid::axis_aligned(dims, spacing, origin)
+        .map_err(|e| SegmentError::Ct(format!("model grid: {e}")))
+}
+
+/// Resamples and normalises `ct` onto `grid`: `(clip(HU) − subtract) / divide`.
+pub fn model_input(ct: &Volume<f32>, grid: &Grid, card: &ModelCard) -> Vec<f32> {
+    let on_grid = resample(ct, grid, Interpolation::Linear, AIR_HU);
+    let i = &card.intensity;
+    let (lo, hi) = (i.clip_hu[0], i.clip_hu[1]);
+    on_grid
+        .data()
+        .iter()
+        .map(|&v| (v.clamp(lo, hi) - i.subtract) / i.divide)
+        .collect()
+}

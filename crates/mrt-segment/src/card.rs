@@ -1,0 +1,198 @@
+//! The model card (`mrtdose.model-card.v1`): what a segmentation model expects and returns.
+//! Documented for sites in `models/README.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::SegmentError;
+
+/// Input description.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CardInput {
+    /// Graph input name.
+    pub name: String,
+    /// Must be `NCDHW`.
+    pub layout: String,
+    /// Must be `LPS`: W toward patient left, H toward posterior, D toward superior.
+    pub orientation: String,
+    /// Voxel spacing (mm) of the model grid, as [W, H, D] = [x, y, z].
+    pub spacing_mm: [f64; 3],
+}
+
+/// Output description.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CardOutput {
+    /// Graph output name.
+    pub name: String,
+    /// Must be `NCDHW`.
+    pub layout: String,
+    /// `logits` (softmax applied here) or `probabilities`.
+    pub kind: String,
+}
+
+/// Intensity normalisation: `x = (clip(HU, lo, hi) − subtract) / divide`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CardIntensity {
+    /// HU clipping window.
+    pub clip_hu: [f32; 2],
+    /// Subtracted after clipping.
+    pub subtract: f32,
+    /// Divisor after subtraction.
+    pub divide: f32,
+}
+
+/// The model card.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// `mrtdose.model-card.v1`.
+    pub schema: String,
+    /// Model name.
+    pub name: String,
+    /// Model version.
+    pub version: String,
+    /// ONNX file name, relative to the card.
+    pub onnx: String,
+    /// Lower-case hex SHA-256 of the ONNX file.
+    pub sha256: String,
+    /// ONNX opset.
+    #[serde(default)]
+    pub opset: Option<u32>,
+    /// Output channel → label name; "0" must be background.
+    pub labels: BTreeMap<String, String>,
+    /// Input.
+    pub input: CardInput,
+    /// Output.
+    pub output: CardOutput,
+    /// Intensity normalisation.
+    pub intensity: CardIntensity,
+    /// Sliding-window patch [D, H, W] in model voxels.
+    pub patch_size: [usize; 3],
+    /// Overlap between neighbouring patches (0 ≤ overlap < 1).
+    pub overlap: f64,
+    /// Every spatial input dimension must be a multiple of this.
+    #[serde(default = "one")]
+    pub size_multiple: usize,
+    /// Anything else (training provenance, validation figures) is kept as given.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// A card with its directory and the checked ONNX path.
+#[derive(Debug, Clone)]
+pub struct ModelBundle {
+    /// The card.
+    pub card: ModelCard,
+    /// Path of the card file.
+    pub card_path: PathBuf,
+    /// Path of the ONNX file (hash verified).
+    pub onnx_path: PathBuf,
+    /// Label values in channel order (index = channel).
+    pub label_names: Vec<String>,
+}
+
+impl ModelBundle {
+    /// Reads `dir/model-card.json`, validates it and verifies the ONNX file's SHA-256.
+    pub fn load(dir: &Path) -> Result<Self, SegmentError> {
+        let card_path = dir.join("model-card.json");
+        let bad = |problem: String| SegmentError::Card {
+            path: card_path.clone(),
+            problem,
+        };
+        let text =
+            std::fs::read_to_string(&card_path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let card: ModelCard =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not a model card: {e}")))?;
+        if card.schema != "mrtdose.model-card.v1" {
+            return Err(bad(format!(
+                "schema is {:?}, expected \"mrtdose.model-card.v1\"",
+                card.schema
+            )));
+        }
+        for (field, value, expected) in [
+            ("input.layout", &card.input.layout, "NCDHW"),
+            ("input.orientation", &card.input.orientation, "LPS"),
+            ("output.layout", &card.output.layout, "NCDHW"),
+        ] {
+            if value != expected {
+                return Err(bad(format!("{field} is {value:?}, expected {expected:?}")));
+            }
+        }
+        if !matches!(card.output.kind.as_str(), "logits" | "probabilities") {
+            return Err(bad(format!(
+                "output.kind is {:?}, expected \"logits\" or \"probabilities\"",
+                card.output.kind
+            )));
+        }
+        if card
+            .input
+            .spacing_mm
+            .iter()
+            .any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return Err(bad("input.spacing_mm must be positive".into()));
+        }
+        if !(0.0..0.95).contains(&card.overlap) {
+            return Err(bad(format!(
+                "overlap {} must lie in [0, 0.95)",
+                card.overlap
+            )));
+        }
+        let m = card.size_multiple.max(1);
+        if card.patch_size.iter().any(|&p| p == 0 || p % m != 0) {
+            return Err(bad(format!(
+                "patch_size {:?} must be positive multiples of size_multiple {m}",
+                card.patch_size
+            )));
+        }
+        let (lo, hi) = (card.intensity.clip_hu[0], card.intensity.clip_hu[1]);
+        if lo >= hi || card.intensity.divide == 0.0 {
+            return Err(bad(
+                "intensity: clip_hu must rise and divide must not be 0".into()
+            ));
+        }
+        let mut label_names = Vec::new();
+        for c in 0..card.labels.len() {
+            let name = card.labels.get(&c.to_string()).ok_or_else(|| {
+                bad(format!(
+                    "labels must be numbered 0..{} without gaps",
+                    card.labels.len()
+                ))
+            })?;
+            label_names.push(name.clone());
+        }
+        if label_names.first().map(String::as_str) != Some("background") || label_names.len() < 2 {
+            return Err(bad(
+                "labels: \"0\" must be \"background\" and at least one organ must follow".into(),
+            ));
+        }
+        if label_names.len() > 255 {
+            return Err(bad("at most 255 labels".into()));
+        }
+        let onnx_path = dir.join(&card.onnx);
+        let bytes = std::fs::read(&onnx_path).map_err(|e| SegmentError::Card {
+            path: onnx_path.clone(),
+            problem: format!("cannot read the model the card names: {e}"),
+        })?;
+        let actual = format!("{:x}", Sha256::digest(&bytes));
+        if actual != card.sha256.to_ascii_lowercase() {
+            return Err(SegmentError::Sha256Mismatch {
+                path: onnx_path,
+                card: card.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(Self {
+            card,
+            card_path,
+            onnx_path,
+            label_names,
+        })
+    }
+}

@@ -1,0 +1,21 @@
+//! CT organ segmentation for mrtdose: any ONNX model with a model card (`mrtdose.model-card.v1`)
+//! runs through ONNX Runtime (the `ort` crate, loaded dynamically from the PyPI library).
+//!
+//! Steps: check the card against the ONNX file (SHA-256, input/output names and channels), check
+//! the CT is in HU, resample it to the model's axis-aligned LPS frame, slide Gaussian-weighted
+//! windows, map probabilities back onto the CT's own grid, keep each organ's largest component,
+//! fill holes, check kidney sides, flag implausible volumes.
+//!
+//! This is the only crate that depends on `ort`. It does no file I/O besides reading the model
+//! and loading the runtime library; no async.
+
+pub mod canonical;
+pub mod card;
+pub mod error;
+pub mod postprocess;
+pub mod segmenter;
+pub mod window;
+
+pub use card::{ModelBundle, ModelCard};
+pub use error::SegmentError;
+pub use segmenter::{default_runtime_path, Device, Segmentation, Segmenter};
