@@ -183,10 +183,10 @@ fn cts_the_model_cannot_use_are_refused() {
     let small = Grid::axis_aligned([6, 40, 40], [3.0; 3], [0.0; 3]).expect("grid");
     let mut v = Volume::filled(small, -1000.0f32);
     v.data_mut()[100] = 60.0;
-    let e = seg.segment(&v).err().expect("too small");
+    let e = seg.segment(&v).expect_err("too small");
     assert!(e.to_string().contains("field of view"), "{e}");
     let g = Grid::axis_aligned([40, 40, 40], [3.0; 3], [0.0; 3]).expect("grid");
     let raw = Volume::new(g, (0..64_000).map(|i| (i % 4000) as f32).collect()).expect("volume");
-    let e = seg.segment(&raw).err().expect("not HU");
+    let e = seg.segment(&raw).expect_err("not HU");
     assert!(e.to_string().contains("not HU"), "{e}");
 }
