@@ -42,6 +42,43 @@ pub enum Command {
     /// the fixed-world → moving-world transform (mrtdose.transform.v1) and prints the metric
     /// before and after.
     Register(RegisterArgs),
+    /// Segment liver, kidneys and spleen on a CT (DICOM series or NIfTI) with an ONNX model and
+    /// its model card; labels are written on the CT's own grid (NIfTI, values as in the card).
+    Segment(SegmentArgs),
+}
+
+/// Where `mrtdose segment` runs the model.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DeviceArg {
+    /// CUDA when available, else the CPU (the log says which ran).
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// CUDA, or an error.
+    Cuda,
+}
+
+/// `mrtdose segment`.
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    /// CT: DICOM series directory or file, or .nii/.nii.gz.
+    pub ct: PathBuf,
+    /// Output label map (.nii.gz).
+    #[arg(long, env = "MRTDOSE_OUT")]
+    pub out: PathBuf,
+    /// Model directory holding model-card.json and the ONNX file it names.
+    #[arg(long, env = "MRTDOSE_MODEL", default_value = "models/ct-organs")]
+    pub model: PathBuf,
+    /// Device.
+    #[arg(long, env = "MRTDOSE_DEVICE", value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// ONNX Runtime shared library (scripts/setup-ort.sh puts it in .ort/lib).
+    #[arg(
+        long,
+        env = "ORT_DYLIB_PATH",
+        default_value = ".ort/lib/libonnxruntime.so"
+    )]
+    pub ort_library: PathBuf,
 }
 
 /// Degrees of freedom of `mrtdose register`.

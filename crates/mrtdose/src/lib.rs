@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod logging;
 pub mod phantom;
 pub mod register;
+pub mod segment;
 
 use std::io::Write;
 
@@ -22,5 +23,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::PhantomTrial(args) => phantom::run_trial(&args, out),
         Command::Dosimetry(args) => dosimetry::run(&args, out),
         Command::Register(args) => register::run(&args, out),
+        Command::Segment(args) => segment::run(&args, out),
     }
 }
