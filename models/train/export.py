@@ -83,7 +83,7 @@ def main():
                      "bias field, streaks, FOV truncation); 3 mm LPS grid"),
             "anatomy_templates": [t for t, _ in TEMPLATES],
             "held_out": ["totalseg_s0009_labels.nii.gz", "totalseg_s0009_ct.nii.gz"],
-            "steps": int(ck["step"]),
+            "steps": int(ck["step"]) + int(ck.get("prior_steps", 0)),
             "duration_s": int(round(ck["elapsed_s"])),
             "framework": f"torch {'.'.join(torch.__version__.split('+')[0].split('.')[:2])}",
             "architecture": "3D U-Net, 5 levels (8-16-32-64-128 ch), InstanceNorm, LeakyReLU, "

@@ -81,8 +81,8 @@ def augment(img, lab, rng, is_phantom):
     return img, lab
 
 
-def loss_fn(logits, target):
-    ce = F.cross_entropy(logits, target)
+def loss_fn(logits, target, ce_weight=None):
+    ce = F.cross_entropy(logits, target, weight=ce_weight)
     p = torch.softmax(logits, 1)
     oh = F.one_hot(target, NUM_CLASSES).permute(0, 4, 1, 2, 3).float()
     dims = (0, 2, 3, 4)
@@ -121,6 +121,9 @@ def main():
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--synth-prob", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fg-prob", type=float, default=0.6, help="fraction of patches centred on an organ")
+    ap.add_argument("--ce-weights", default=None, help="comma-separated class weights for cross-entropy")
+    ap.add_argument("--init", default=None, help="initialise weights from a checkpoint (fresh optimiser, step 0)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -132,12 +135,19 @@ def main():
     model = UNet3D()
     print(f"UNet3D params: {count_params(model)}; patch {PATCH}; clip {CLIP_HU}", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=1e-5)
-    step, elapsed0 = 0, 0.0
+    step, elapsed0, prior_steps = 0, 0.0, 0
+    ce_w = torch.tensor([float(v) for v in a.ce_weights.split(",")]) if a.ce_weights else None
+    if a.init:
+        ck = torch.load(a.init, weights_only=False)
+        model.load_state_dict(ck["model"])
+        elapsed0 = ck.get("elapsed_s", 0.0)
+        prior_steps = ck["step"] + ck.get("prior_steps", 0)
+        print(f"initialised from {a.init} (trained {ck['step']} steps, {elapsed0:.0f}s)", flush=True)
     if a.resume:
         ck = torch.load(a.resume, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        step, elapsed0 = ck["step"], ck.get("elapsed_s", 0.0)
+        step, elapsed0, prior_steps = ck["step"], ck.get("elapsed_s", 0.0), ck.get("prior_steps", 0)
         print(f"resumed from {a.resume} at step {step} ({elapsed0:.0f}s trained)", flush=True)
     rng = np.random.default_rng([a.seed, step])
     t_start = time.time()
@@ -145,7 +155,7 @@ def main():
 
     def save(tag):
         ck = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-              "elapsed_s": elapsed0 + time.time() - t_start,
+              "elapsed_s": elapsed0 + time.time() - t_start, "prior_steps": prior_steps,
               "data": {"phantoms": len(ph), "synthetic": len(sy)}}
         torch.save(ck, os.path.join(a.out, tag))
 
@@ -158,12 +168,12 @@ def main():
             g["lr"] = lr
         use_synth = sy and rng.random() < a.synth_prob
         name, img, lab = (sy if use_synth else ph)[int(rng.integers(0, len(sy if use_synth else ph)))]
-        x, y = random_patch(img, lab, rng)
+        x, y = random_patch(img, lab, rng, a.fg_prob)
         x, y = augment(x, y, rng, not use_synth)
         xt = torch.from_numpy(normalise(x))[None, None]
         yt = torch.from_numpy(y.astype(np.int64))[None]
         logits = model(xt)
-        loss, ce, dl = loss_fn(logits, yt)
+        loss, ce, dl = loss_fn(logits, yt, ce_w)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -9,7 +9,7 @@ use crate::tac::Model;
 pub const SCHEMA: &str = "mrtdose.tacs.v1";
 
 /// Requested fit model of an organ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum FitChoice {
     /// Choose by AICc (single-time-point method for one point).
@@ -46,7 +46,7 @@ impl FitChoice {
 }
 
 /// One organ's TAC.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrganInput {
     /// Organ name (liver, kidney_left, kidney_right, spleen).
@@ -75,7 +75,7 @@ pub struct OrganInput {
 }
 
 /// A previous therapy cycle's result for one organ.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviousCycle {
     /// Absorbed dose (Gy).
@@ -87,7 +87,7 @@ pub struct PreviousCycle {
 }
 
 /// The whole input.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TacsInput {
     /// Must be `mrtdose.tacs.v1`.

@@ -68,6 +68,7 @@ struct Manifest {
     injected_activity_mbq: f64,
     injection_datetime: String,
     half_life_s: f64,
+    patient_sex: &'static str,
     timepoints: Vec<ManifestTimePoint>,
 }
 
@@ -93,6 +94,10 @@ pub fn write_phantom(dir: &Path, options: Options, format: Format) -> Result<Tru
         message: e.to_string(),
     })?;
     let patient_id = format!("MRTPHANTOM-{seed:06}");
+    let sex_code = match patient.anatomy.sex {
+        mrt_reference::Sex::Male => "M",
+        mrt_reference::Sex::Female => "F",
+    };
     let mut truth_tps = Vec::new();
     let mut manifest_tps = Vec::new();
     let mut organ_acts: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -108,6 +113,7 @@ pub fn write_phantom(dir: &Path, options: Options, format: Format) -> Result<Tru
                     |series: u64, description: &str, time: Timestamp, number: i32| SeriesMeta {
                         patient_id: patient_id.clone(),
                         patient_name: format!("PHANTOM^{seed:06}"),
+                        patient_sex: Some(sex_code.to_string()),
                         study_uid: study_uid.clone(),
                         series_uid: derived_uid(seed, &[n as u64, series]),
                         frame_of_reference_uid: frame_uid.clone(),
@@ -180,6 +186,7 @@ pub fn write_phantom(dir: &Path, options: Options, format: Format) -> Result<Tru
                 injected_activity_mbq: patient.injected_mbq,
                 injection_datetime: injection.to_dt(),
                 half_life_s: lu.half_life_s(),
+                patient_sex: sex_code,
                 timepoints: manifest_tps,
             },
         )?;

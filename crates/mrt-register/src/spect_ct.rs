@@ -85,6 +85,13 @@ pub fn align_spect_to_ct(
 ) -> SpectAlignment {
     // Blurred masks on the CT grid (PSF applied once).
     // Enclosed holes (lesions inside an organ) are filled: their activity sits where the organ is.
+    // Organs absent from the labels would make the model singular: they are left out.
+    let present: Vec<u8> = organs
+        .iter()
+        .copied()
+        .filter(|o| labels.data().contains(o))
+        .collect();
+    let organs = present.as_slice();
     let mut components: Vec<Volume<f32>> = organs
         .iter()
         .map(|&o| {

@@ -45,7 +45,7 @@ pub fn labels_on_grid(probs: &[f32], model: &Grid, channels: usize, target: &Gri
 }
 
 /// What the clean-up did and found, per organ.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct OrganSummary {
     /// Label value.
     pub label: u8,

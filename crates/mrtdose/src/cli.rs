@@ -45,6 +45,57 @@ pub enum Command {
     /// Segment liver, kidneys and spleen on a CT (DICOM series or NIfTI) with an ONNX model and
     /// its model card; labels are written on the CT's own grid (NIfTI, values as in the card).
     Segment(SegmentArgs),
+    /// The whole pipeline on one study, in this process: ingest → register → segment → quantify →
+    /// dose → report. STUDY is a directory of DICOM files in any layout, or a NIfTI study with a
+    /// manifest.json. Writes OUT/report.json, OUT/report.html, OUT/labels_tpN.nii.gz,
+    /// OUT/dose_Gy.nii.gz (artifacts of every stage stay in OUT/store).
+    Run(RunArgs),
+    /// Compare a `mrtdose run` result with a phantom's ground truth: Dice per organ and time
+    /// point, and activity, TIA and dose errors (%), as a table and as JSON.
+    Evaluate(EvaluateArgs),
+}
+
+/// `mrtdose evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The phantom's truth directory (holding truth.json and tpN_labels.nii.gz).
+    #[arg(long, env = "MRTDOSE_TRUTH")]
+    pub truth: PathBuf,
+    /// report.json from `mrtdose run` (its labels_tpN.nii.gz are read from the same directory).
+    #[arg(long, env = "MRTDOSE_REPORT")]
+    pub report: PathBuf,
+    /// Also write the evaluation as JSON (schema mrtdose.evaluation.v1) here.
+    #[arg(long, env = "MRTDOSE_EVALUATION_JSON")]
+    pub json: Option<PathBuf>,
+}
+
+/// `mrtdose run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Study directory.
+    pub study: PathBuf,
+    /// Output directory (created).
+    #[arg(long, env = "MRTDOSE_OUT")]
+    pub out: PathBuf,
+    /// Segmentation model directory (model-card.json + ONNX).
+    #[arg(long, env = "MRTDOSE_MODEL", default_value = "models/ct-organs")]
+    pub model: PathBuf,
+    /// Device for the segmentation model.
+    #[arg(long, env = "MRTDOSE_DEVICE", value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// ONNX Runtime shared library (scripts/setup-ort.sh puts it in .ort/lib).
+    #[arg(
+        long,
+        env = "ORT_DYLIB_PATH",
+        default_value = ".ort/lib/libonnxruntime.so"
+    )]
+    pub ort_library: PathBuf,
+    /// Site settings (TOML; see docs/site-config.md). Defaults apply to anything not given.
+    #[arg(long, env = "MRTDOSE_SITE_CONFIG")]
+    pub site_config: Option<PathBuf>,
+    /// No progress bars (logs and the summary only).
+    #[arg(long, env = "MRTDOSE_QUIET")]
+    pub quiet: bool,
 }
 
 /// Where `mrtdose segment` runs the model.

@@ -5,10 +5,12 @@
 
 pub mod cli;
 pub mod dosimetry;
+pub mod evaluate;
 pub mod inspect;
 pub mod logging;
 pub mod phantom;
 pub mod register;
+pub mod run;
 pub mod segment;
 
 use std::io::Write;
@@ -24,5 +26,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Dosimetry(args) => dosimetry::run(&args, out),
         Command::Register(args) => register::run(&args, out),
         Command::Segment(args) => segment::run(&args, out),
+        Command::Run(args) => run::run(&args, out),
+        Command::Evaluate(args) => evaluate::run(&args, out),
     }
 }

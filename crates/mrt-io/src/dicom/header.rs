@@ -84,6 +84,8 @@ pub struct DicomHeader {
     pub frame_of_reference_uid: Option<String>,
     /// Series description.
     pub series_description: Option<String>,
+    /// Patient sex (`M`, `F`, `O`) as recorded; picks the reference phantom for S-values.
+    pub patient_sex: Option<String>,
     /// Series number.
     pub series_number: Option<i64>,
     /// Instance number.
@@ -234,6 +236,7 @@ impl DicomHeader {
             series_uid: a.str(tags::SERIES_INSTANCE_UID),
             frame_of_reference_uid: a.str(tags::FRAME_OF_REFERENCE_UID),
             series_description: a.str(tags::SERIES_DESCRIPTION),
+            patient_sex: a.str(tags::PATIENT_SEX).filter(|s| !s.trim().is_empty()),
             series_number: a.int(tags::SERIES_NUMBER, "SeriesNumber").ok().flatten(),
             instance_number: a
                 .int(tags::INSTANCE_NUMBER, "InstanceNumber")

@@ -27,6 +27,8 @@ pub struct SeriesMeta {
     pub patient_id: String,
     /// Pseudonymous patient name.
     pub patient_name: String,
+    /// Patient sex (`M`, `F`, `O`), written when known: it picks the reference phantom.
+    pub patient_sex: Option<String>,
     /// Study Instance UID shared by all series of the study.
     pub study_uid: String,
     /// Series Instance UID.
@@ -50,6 +52,7 @@ impl SeriesMeta {
         Self {
             patient_id: "ANON".into(),
             patient_name: "ANONYMOUS".into(),
+            patient_sex: None,
             study_uid: new_uid(),
             series_uid: new_uid(),
             frame_of_reference_uid: new_uid(),
@@ -181,6 +184,9 @@ fn base_dataset(
     );
     put_str(&mut o, tags::PATIENT_NAME, VR::PN, &meta.patient_name);
     put_str(&mut o, tags::PATIENT_ID, VR::LO, &meta.patient_id);
+    if let Some(sex) = &meta.patient_sex {
+        put_str(&mut o, tags::PATIENT_SEX, VR::CS, sex);
+    }
     put_str(&mut o, tags::PATIENT_POSITION, VR::CS, "FFS");
     put_str(&mut o, tags::STUDY_INSTANCE_UID, VR::UI, &meta.study_uid);
     put_str(&mut o, tags::SERIES_INSTANCE_UID, VR::UI, &meta.series_uid);

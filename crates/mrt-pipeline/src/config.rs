@@ -1,0 +1,141 @@
+//! Site settings (`--site-config FILE`, TOML). Every field has a stated default; the report
+//! records the settings used. Clinical values (injected activity, injection time) are never
+//! settings: they come from the data or are reported missing.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// How organ activity is taken from the SPECT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantMethod {
+    /// Geometric transfer matrix over organs and body regions (Rousset 1998). Default.
+    Gtm,
+    /// Counts in the organ mask divided by its PSF recovery coefficient.
+    PsfRecovery,
+    /// Counts in the organ mask, no correction.
+    Voi,
+}
+
+/// How the voxel dose map is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoxelDoseMethod {
+    /// Convolution with the 177Lu soft-tissue dose kernel. Default.
+    Kernel,
+    /// All energy deposited in the voxel of emission (mass from CT density).
+    LocalDeposition,
+}
+
+/// Site settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteConfig {
+    /// SPECT point-spread-function FWHM (mm) of the site's camera and reconstruction. Default 11.
+    pub psf_fwhm_mm: f64,
+    /// Its standard uncertainty (mm), propagated into recovery. Default 1.
+    pub psf_fwhm_uncertainty_mm: f64,
+    /// Camera calibration uncertainty (%); when absent the report says it was not included.
+    pub calibration_uncertainty_percent: Option<f64>,
+    /// Uncertainty (%) of each time point's organ activity, used to weight the fits. Default 5.
+    pub activity_uncertainty_percent: f64,
+    /// Reference phantom when the data do not say the patient's sex: `ICRP110_AM` or
+    /// `ICRP110_AF`. Default: none, and the study is flagged and AM used.
+    pub default_phantom: Option<String>,
+    /// Organ quantification. Default `gtm`.
+    pub quantification: QuantMethod,
+    /// Voxel dose. Default `kernel`.
+    pub voxel_dose: VoxelDoseMethod,
+    /// Time point whose CT is the reference frame (1-based). Default 1.
+    pub reference_timepoint: usize,
+    /// Flag organ volumes that differ between time points by more than this (%). Default 15.
+    pub organ_volume_tolerance_percent: f64,
+    /// Flag SPECT↔CT corrections larger than this (mm). Default 10.
+    pub review_correction_mm: f64,
+    /// Flag SPECT↔CT alignments explaining less than this share of the SPECT. Default 0.8.
+    pub min_alignment_r2: f64,
+    /// Flag studies with fewer usable time points than this. Default 3.
+    pub min_timepoints: usize,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self {
+            psf_fwhm_mm: 11.0,
+            psf_fwhm_uncertainty_mm: 1.0,
+            calibration_uncertainty_percent: None,
+            activity_uncertainty_percent: 5.0,
+            default_phantom: None,
+            quantification: QuantMethod::Gtm,
+            voxel_dose: VoxelDoseMethod::Kernel,
+            reference_timepoint: 1,
+            organ_volume_tolerance_percent: 15.0,
+            review_correction_mm: 10.0,
+            min_alignment_r2: 0.8,
+            min_timepoints: 3,
+        }
+    }
+}
+
+/// Config file problems.
+#[derive(Debug, thiserror::Error)]
+#[error("site config {path}: {problem}")]
+pub struct ConfigError {
+    /// The file.
+    pub path: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl SiteConfig {
+    /// Reads a TOML file; fields not given keep their defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let bad = |problem: String| ConfigError {
+            path: path.display().to_string(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let cfg: SiteConfig = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if !(cfg.psf_fwhm_mm > 0.0 && cfg.psf_fwhm_mm < 50.0) {
+            return Err(bad(format!(
+                "psf_fwhm_mm {} outside 0-50 mm",
+                cfg.psf_fwhm_mm
+            )));
+        }
+        if cfg.reference_timepoint == 0 {
+            return Err(bad("reference_timepoint counts from 1".into()));
+        }
+        if let Some(p) = &cfg.default_phantom {
+            if mrt_reference::Sex::from_phantom_name(p).is_none() {
+                return Err(bad(format!(
+                    "default_phantom {p:?}: expected ICRP110_AM or ICRP110_AF"
+                )));
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_file_keeps_defaults_and_typos_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("site.toml");
+        std::fs::write(
+            &p,
+            "psf_fwhm_mm = 12.5\nquantification = \"psf_recovery\"\n",
+        )
+        .expect("write");
+        let c = SiteConfig::load(&p).expect("loads");
+        assert_eq!(c.psf_fwhm_mm, 12.5);
+        assert_eq!(c.quantification, QuantMethod::PsfRecovery);
+        assert_eq!(c.reference_timepoint, 1);
+        std::fs::write(&p, "psf_fwhm = 12.5\n").expect("write");
+        let e = SiteConfig::load(&p).expect_err("unknown field");
+        assert!(e.to_string().contains("psf_fwhm"), "{e}");
+    }
+}

@@ -1,0 +1,298 @@
+//! Quantify: per time point, correct the SPECT↔CT misalignment from the organ masks, then measure
+//! each organ's activity (GTM by default, with PSF recovery and plain VOI alongside), and the
+//! organ masses from the reference CT.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mrt_core::{RigidTransform, Volume};
+use mrt_dosimetry::density::organ_mass;
+use mrt_dosimetry::quantify::{fractional_masks, quantify_with_psf_uncertainty};
+use mrt_io::nifti_io::read_nifti;
+use mrt_register::{align_spect_to_ct, SpectAlignOptions};
+use serde::{Deserialize, Serialize};
+
+use super::ingest::StudyManifest;
+use super::segment::SegmentationArtifact;
+use super::{io_err, read_json, write_json, Stage, StageContext, StageError};
+use crate::config::QuantMethod;
+
+/// Organs the dosimetry covers (names as in model cards and reports).
+pub const ORGANS: [&str; 4] = ["liver", "kidney_left", "kidney_right", "spleen"];
+
+/// Body regions added to the GTM besides the organs: soft tissue and low-density tissue.
+const SOFT_TISSUE: u8 = 255;
+const LOW_DENSITY: u8 = 254;
+
+/// The SPECT↔CT correction of one time point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alignment {
+    /// SPECT world → CT world.
+    pub spect_to_ct: RigidTransform,
+    /// Trimmed R² of the mask model before correction.
+    pub r2_before: f64,
+    /// After.
+    pub r2_after: f64,
+    /// Largest displacement the correction applies to an organ voxel (mm).
+    pub correction_mm: f64,
+    /// Whether a human should check.
+    pub needs_review: bool,
+    /// Why.
+    pub reasons: Vec<String>,
+}
+
+/// One organ at one time point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrganActivity {
+    /// Activity by the configured method (MBq).
+    #[serde(rename = "activity_MBq")]
+    pub activity_mbq: f64,
+    /// Counts in the mask (MBq).
+    #[serde(rename = "voi_MBq")]
+    pub voi_mbq: f64,
+    /// VOI divided by the PSF recovery coefficient (MBq).
+    #[serde(rename = "psf_recovery_MBq")]
+    pub psf_recovery_mbq: f64,
+    /// GTM (MBq), when solvable.
+    #[serde(rename = "gtm_MBq")]
+    pub gtm_mbq: Option<f64>,
+    /// PSF recovery coefficient.
+    pub recovery_coefficient: f64,
+    /// Relative uncertainty of the recovery from the PSF FWHM uncertainty.
+    pub recovery_uncertainty: f64,
+    /// Volume of the CT mask (mL).
+    #[serde(rename = "volume_mL")]
+    pub volume_ml: f64,
+}
+
+/// One time point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuantTimepoint {
+    /// Time point (1-based).
+    pub index: usize,
+    /// Hours after injection.
+    pub hours_post_injection: f64,
+    /// SPECT↔CT correction.
+    pub alignment: Alignment,
+    /// Organs found in the labels.
+    pub organs: BTreeMap<String, OrganActivity>,
+    /// All activity in the SPECT field of view (MBq).
+    #[serde(rename = "fov_activity_MBq")]
+    pub fov_activity_mbq: f64,
+}
+
+/// An organ's mass from the CT.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Mass {
+    /// Mass (g).
+    pub mass_g: f64,
+    /// Volume (mL).
+    #[serde(rename = "volume_mL")]
+    pub volume_ml: f64,
+    /// Mean HU.
+    pub mean_hu: f64,
+    /// Contrast suspected (fixed density used).
+    pub contrast_suspected: bool,
+}
+
+/// `quantify/quantification.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuantArtifact {
+    /// `mrtdose.quantification.v1`.
+    pub schema: String,
+    /// Method whose values are `activity_MBq`.
+    pub method: QuantMethod,
+    /// PSF used (mm).
+    pub psf_fwhm_mm: f64,
+    /// Masses from this time point's CT.
+    pub mass_timepoint: Option<usize>,
+    /// Organ masses.
+    pub masses: BTreeMap<String, Mass>,
+    /// Usable time points.
+    pub timepoints: Vec<QuantTimepoint>,
+    /// Time points that could not be quantified, and why.
+    pub skipped: Vec<String>,
+}
+
+/// Label value of each organ in the model's label list.
+pub fn organ_labels(names: &[String]) -> Vec<(u8, &'static str)> {
+    ORGANS
+        .iter()
+        .filter_map(|&o| names.iter().position(|n| n == o).map(|l| (l as u8, o)))
+        .collect()
+}
+
+/// Runs the stage.
+pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact, StageError> {
+    let cfg = &ctx.config;
+    let study: StudyManifest = read_json(&work.join("ingest/study.json"))?;
+    let seg: SegmentationArtifact = read_json(&work.join("segment/segmentation.json"))?;
+    let organs = organ_labels(&seg.labels);
+    let organ_values: Vec<u8> = organs.iter().map(|(l, _)| *l).collect();
+    let mut regions: Vec<u8> = organ_values.clone();
+    regions.extend([SOFT_TISSUE, LOW_DENSITY]);
+    let table = mrt_reference::hu_density_table();
+    let mut timepoints = Vec::new();
+    let mut skipped = Vec::new();
+    let mut masses = BTreeMap::new();
+    let mut mass_timepoint = None;
+    for t in &study.timepoints {
+        let labels_file = seg
+            .timepoints
+            .iter()
+            .find(|s| s.index == t.index)
+            .and_then(|s| s.labels.clone());
+        let (Some(ct_name), Some(spect_name), Some(hours), Some(labels_name)) =
+            (&t.ct, &t.spect, t.hours_post_injection, labels_file)
+        else {
+            skipped.push(format!(
+                "time point {}: needs a CT, a SPECT, organ labels and a time after injection ({})",
+                t.index,
+                t.problems.join("; ")
+            ));
+            continue;
+        };
+        if !t.spect_quantitative {
+            skipped.push(format!("time point {}: SPECT is not in Bq/mL", t.index));
+            continue;
+        }
+        let ct = read_nifti(&work.join("ingest").join(ct_name))
+            .map_err(io_err)?
+            .volume;
+        let spect = read_nifti(&work.join("ingest").join(spect_name))
+            .map_err(io_err)?
+            .volume;
+        let labels_f = read_nifti(&work.join("segment").join(&labels_name))
+            .map_err(io_err)?
+            .volume;
+        let labels: Volume<u8> = labels_f.map(|&l| l.round().clamp(0.0, 255.0) as u8);
+        let a = align_spect_to_ct(
+            &spect,
+            &labels,
+            &organ_values,
+            None,
+            &SpectAlignOptions {
+                psf_fwhm_mm: cfg.psf_fwhm_mm,
+                review_above_mm: cfg.review_correction_mm,
+                min_r2: cfg.min_alignment_r2,
+                ..SpectAlignOptions::default()
+            },
+        );
+        let regions_map = Volume::new(
+            labels.grid().clone(),
+            labels
+                .data()
+                .iter()
+                .zip(ct.data())
+                .map(|(&l, &hu)| match l {
+                    l if organ_values.contains(&l) => l,
+                    _ if hu > -60.0 => SOFT_TISSUE,
+                    _ if hu > -900.0 => LOW_DENSITY,
+                    _ => 0,
+                })
+                .collect(),
+        )
+        .map_err(|e| StageError::Input(format!("labels and CT grids differ: {e}")))?;
+        let masks = fractional_masks(&regions_map, spect.grid(), &a.spect_to_ct, &regions, 3);
+        let q = quantify_with_psf_uncertainty(
+            &spect,
+            &masks,
+            &regions,
+            cfg.psf_fwhm_mm,
+            cfg.psf_fwhm_uncertainty_mm,
+        );
+        let mut organ_map = BTreeMap::new();
+        for (label, name) in &organs {
+            let Some(r) = q.iter().find(|r| r.label == *label) else {
+                continue;
+            };
+            if r.volume_ml <= 0.0 {
+                continue;
+            }
+            let gtm = r.gtm_mbq.filter(|g| g.is_finite());
+            let activity = match cfg.quantification {
+                QuantMethod::Gtm => gtm.unwrap_or(r.psf_recovery_mbq),
+                QuantMethod::PsfRecovery => r.psf_recovery_mbq,
+                QuantMethod::Voi => r.voi_mbq,
+            };
+            if !(activity.is_finite() && r.psf_recovery_mbq.is_finite()) {
+                skipped.push(format!(
+                    "time point {}: {name} too small on the SPECT grid to quantify ({:.1} mL)",
+                    t.index, r.volume_ml
+                ));
+                continue;
+            }
+            organ_map.insert(
+                name.to_string(),
+                OrganActivity {
+                    activity_mbq: activity,
+                    voi_mbq: r.voi_mbq,
+                    psf_recovery_mbq: r.psf_recovery_mbq,
+                    gtm_mbq: gtm,
+                    recovery_coefficient: r.recovery_coefficient,
+                    recovery_uncertainty: r.recovery_uncertainty,
+                    volume_ml: labels.data().iter().filter(|&&l| l == *label).count() as f64
+                        * labels.grid().voxel_volume_mm3()
+                        / 1000.0,
+                },
+            );
+        }
+        if mass_timepoint.is_none() || t.index == cfg.reference_timepoint {
+            mass_timepoint = Some(t.index);
+            masses = organs
+                .iter()
+                .map(|(label, name)| {
+                    let m = organ_mass(&labels, &ct, *label, &table);
+                    (
+                        name.to_string(),
+                        Mass {
+                            mass_g: m.mass_g,
+                            volume_ml: m.volume_ml,
+                            mean_hu: if m.mean_hu.is_finite() {
+                                m.mean_hu
+                            } else {
+                                0.0
+                            },
+                            contrast_suspected: m.contrast_suspected,
+                        },
+                    )
+                })
+                .filter(|(_, m)| m.volume_ml > 0.0)
+                .collect();
+        }
+        let ml = spect.grid().voxel_volume_mm3() / 1000.0;
+        let fov = spect
+            .data()
+            .iter()
+            .map(|&v| f64::from(v.max(0.0)))
+            .sum::<f64>()
+            * ml
+            / 1e6;
+        timepoints.push(QuantTimepoint {
+            index: t.index,
+            hours_post_injection: hours,
+            alignment: Alignment {
+                spect_to_ct: a.spect_to_ct,
+                r2_before: a.r2_before,
+                r2_after: a.r2_after,
+                correction_mm: a.correction_mm,
+                needs_review: a.needs_review,
+                reasons: a.reasons,
+            },
+            organs: organ_map,
+            fov_activity_mbq: fov,
+        });
+        (ctx.tick)(Stage::Quantify);
+    }
+    let artifact = QuantArtifact {
+        schema: "mrtdose.quantification.v1".into(),
+        method: cfg.quantification,
+        psf_fwhm_mm: cfg.psf_fwhm_mm,
+        mass_timepoint,
+        masses,
+        timepoints,
+        skipped,
+    };
+    write_json(&out.join("quantification.json"), &artifact)?;
+    Ok(artifact)
+}
