@@ -105,7 +105,7 @@ pub struct DosimetryResult {
     pub radionuclide: &'static str,
     /// Injected activity (MBq).
     #[serde(rename = "injected_activity_MBq")]
-    pub injected_activity_mbq: f64,
+    pub injected_activity_mbq: Option<f64>,
     /// Reference phantom.
     pub phantom: &'static str,
     /// Physical half-life used (h).
@@ -181,7 +181,7 @@ impl Shape {
 fn organ(
     o: &OrganInput,
     sex: Sex,
-    injected_mbq: f64,
+    injected_mbq: Option<f64>,
     lambda_phys: f64,
     cal_u: Option<f64>,
 ) -> OrganResult {
@@ -361,7 +361,7 @@ fn organ(
             .push("mass uncertainty not given: not included".into()),
     }
     r.absorbed_dose_gy = Some(dose);
-    r.absorbed_dose_gy_per_gbq = Some(dose / (injected_mbq / 1000.0));
+    r.absorbed_dose_gy_per_gbq = injected_mbq.map(|a| dose / (a / 1000.0));
     r.uncertainty_percent = Some(100.0 * u_d2.sqrt());
     r.s_value = Some(s);
     r.reference_mass_g = Some(m_ref);
@@ -409,9 +409,7 @@ fn stp_report(s: &stp::SinglePoint) -> FitReport {
 pub fn run(input: &TacsInput) -> DosimetryResult {
     let lu = mrt_reference::lu177();
     let sex = Sex::from_phantom_name(&input.phantom).expect("validated phantom");
-    let injected = input
-        .injected_activity_mbq
-        .expect("validated injected activity");
+    let injected = input.injected_activity_mbq;
     let cal = input.calibration_uncertainty_percent.map(|p| p / 100.0);
     let organs = input
         .organs
@@ -423,10 +421,13 @@ pub fn run(input: &TacsInput) -> DosimetryResult {
             )
         })
         .collect::<BTreeMap<_, _>>();
-    let warnings = organs
+    let mut warnings: Vec<String> = organs
         .iter()
         .filter_map(|(n, r)| r.error.as_ref().map(|e| format!("{n}: {e}")))
         .collect();
+    if injected.is_none() {
+        warnings.push("no injected activity given: doses per GBq are not reported".into());
+    }
     DosimetryResult {
         schema: SCHEMA,
         radionuclide: "Lu-177",

@@ -169,13 +169,10 @@ impl TacsInput {
                 ),
             });
         }
+        // Absent is allowed (absolute doses need only the quantitative SPECT; Gy/GBq is then not
+        // given); present must be a real activity. It is never assumed.
         match self.injected_activity_mbq {
-            None => {
-                return Err(InputError::Field {
-                    field: "injected_activity_MBq",
-                    problem: "missing: needed for Gy/GBq and never assumed".into(),
-                })
-            }
+            None => {}
             Some(a) if !(a.is_finite() && a > 0.0) => {
                 return Err(InputError::Field {
                     field: "injected_activity_MBq",

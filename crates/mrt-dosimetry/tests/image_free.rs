@@ -128,8 +128,22 @@ fn bad_inputs_name_the_organ_and_the_field() {
         assert!(err.contains(needle), "{err}");
         assert!(err.contains("organ \""), "{err}");
     }
+    // Absent injected activity: absolute doses still come, Gy/GBq does not, and it is said.
     let no_activity = doc(good).replace(r#""injected_activity_MBq": 7400,"#, "");
-    let err = TacsInput::parse(&no_activity).expect_err("missing");
+    let input = TacsInput::parse(&no_activity).expect("valid without injected activity");
+    let result = run(&input);
+    assert!(result.injected_activity_mbq.is_none());
+    let liver = &result.organs["liver"];
+    assert!(liver.absorbed_dose_gy.is_some() && liver.absorbed_dose_gy_per_gbq.is_none());
+    assert!(result
+        .warnings
+        .iter()
+        .any(|w| w.contains("no injected activity")));
+    let negative = doc(good).replace(
+        r#""injected_activity_MBq": 7400"#,
+        r#""injected_activity_MBq": -5"#,
+    );
+    let err = TacsInput::parse(&negative).expect_err("negative");
     assert!(
         matches!(
             err,

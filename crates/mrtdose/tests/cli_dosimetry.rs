@@ -46,7 +46,7 @@ fn design_brief_example_runs_and_bad_input_is_named() {
     let d = k["absorbed_dose_Gy"].as_f64().expect("d");
     assert!((k["absorbed_dose_Gy_per_GBq"].as_f64().expect("g") - d / 7.4).abs() < 1e-9);
 
-    std::fs::write(&input, r#"{ "schema": "mrtdose.tacs.v1", "radionuclide": "Lu-177", "phantom": "ICRP110_AM", "organs": [] }"#)
+    std::fs::write(&input, r#"{ "schema": "mrtdose.tacs.v1", "radionuclide": "Lu-177", "injected_activity_MBq": -5, "phantom": "ICRP110_AM", "organs": [] }"#)
         .expect("write");
     let o = dosimetry(&input, &out);
     assert!(!o.status.success());

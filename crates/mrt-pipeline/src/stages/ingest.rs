@@ -136,7 +136,9 @@ fn from_nifti(root: &Path, manifest_path: &Path, out: &Path) -> Result<StudyMani
     if study.injected_activity_mbq.is_none() {
         warnings.push("no injected activity in the manifest: doses per GBq cannot be given".into());
     }
-    let mut tps: Vec<(Option<f64>, TimepointEntry, Option<String>, Option<String>)> = Vec::new();
+    // (hours, entry, CT file, SPECT file) per manifest time point.
+    type Pending = (Option<f64>, TimepointEntry, Option<String>, Option<String>);
+    let mut tps: Vec<Pending> = Vec::new();
     for t in &study.timepoints {
         let hours = match (
             injection,
