@@ -1,0 +1,105 @@
+//! Evaluation (not a test): Dice of the bundled segmentation model against phantom truth, per
+//! organ (mean and minimum over studies), on phantoms from seeds never used in training (9000…),
+//! `small` and `clinical` presets, one time point each, labels on each CT's native grid.
+//!
+//! `cargo bench -p mrtdose --bench segmentation_dice [-- --n 20 --clinical 5]`
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mrt_io::nifti_io::read_nifti;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn mrtdose(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mrtdose"))
+        .args(args)
+        .env("ORT_DYLIB_PATH", root().join(".ort/lib/libonnxruntime.so"))
+        .env("MRTDOSE_MODEL", root().join("models/ct-organs"))
+        .output()
+        .expect("mrtdose runs");
+    assert!(
+        out.status.success(),
+        "mrtdose {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let organs = [
+        (1.0f32, "liver"),
+        (2.0, "kidney_left"),
+        (3.0, "kidney_right"),
+        (4.0, "spleen"),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (preset, n, first) in [
+        ("small", arg("--n", 20), 9000u64),
+        ("clinical", arg("--clinical", 5), 9100),
+    ] {
+        let mut dice: Vec<Vec<f64>> = vec![Vec::new(); 4];
+        for seed in first..first + n {
+            let study = dir.path().join(format!("{preset}-{seed}"));
+            let s = |p: &Path| p.to_string_lossy().to_string();
+            mrtdose(&[
+                "phantom",
+                "--preset",
+                preset,
+                "--seed",
+                &seed.to_string(),
+                "--timepoints-h",
+                "24",
+                "--format",
+                "nifti",
+                "--out",
+                &s(&study),
+            ]);
+            let labels = study.join("labels.nii.gz");
+            mrtdose(&[
+                "segment",
+                &s(&study.join("tp1/ct.nii.gz")),
+                "--device",
+                "cpu",
+                "--out",
+                &s(&labels),
+            ]);
+            let truth = read_nifti(&study.join("truth/tp1_labels.nii.gz"))
+                .expect("truth")
+                .volume;
+            let ours = read_nifti(&labels).expect("labels").volume;
+            for (i, (l, _)) in organs.iter().enumerate() {
+                let (mut both, mut a, mut b) = (0usize, 0usize, 0usize);
+                for (&t, &o) in truth.data().iter().zip(ours.data()) {
+                    let (x, y) = (t.round() == *l, o.round() == *l);
+                    both += usize::from(x && y);
+                    a += usize::from(x);
+                    b += usize::from(y);
+                }
+                dice[i].push(if a + b == 0 {
+                    1.0
+                } else {
+                    2.0 * both as f64 / (a + b) as f64
+                });
+            }
+            std::fs::remove_dir_all(&study).ok();
+        }
+        println!("{preset}: {n} phantoms (seeds {first}-{})", first + n - 1);
+        for (i, (_, name)) in organs.iter().enumerate() {
+            let d = &dice[i];
+            let mean = d.iter().sum::<f64>() / d.len().max(1) as f64;
+            let min = d.iter().copied().fold(f64::INFINITY, f64::min);
+            println!("  {name:<13} Dice mean {mean:.3}, min {min:.3}");
+        }
+    }
+}
