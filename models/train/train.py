@@ -118,6 +118,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--resume", default=None)
     ap.add_argument("--max-minutes", type=float, default=1e9)
+    ap.add_argument("--stop-step", type=int, default=None, help="stop at this step (the lr schedule still spans --steps)")
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--synth-prob", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
@@ -200,6 +201,9 @@ def main():
             sy = [t for t in train if t[0].startswith("synth_")]
             if len(ph) + len(sy) != n_before:
                 print(f"cache reloaded: {len(ph)} phantoms, {len(sy)} synthetic", flush=True)
+        if a.stop_step is not None and step >= a.stop_step:
+            print(f"stopping at step {step}: --stop-step", flush=True)
+            break
         if (time.time() - t_start) / 60 > a.max_minutes:
             print(f"stopping at step {step}: --max-minutes {a.max_minutes} reached", flush=True)
             break

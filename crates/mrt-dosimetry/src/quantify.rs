@@ -15,6 +15,33 @@ use serde::Serialize;
 
 use mrt_core::dense;
 
+/// Region label of the body's soft tissue outside the organs (CT > −60 HU).
+pub const SOFT_TISSUE: u8 = 255;
+/// Region label of the body's low-density tissue outside the organs (lung, gas, fat: −900 to
+/// −60 HU).
+pub const LOW_DENSITY: u8 = 254;
+
+/// GTM regions on the CT grid: the labels in `keep` as they are; the rest of the body split by
+/// CT number into [`SOFT_TISSUE`] and [`LOW_DENSITY`]; air 0. `None` unless `labels` and `ct_hu`
+/// have the same number of voxels.
+pub fn body_regions(labels: &Volume<u8>, ct_hu: &Volume<f32>, keep: &[u8]) -> Option<Volume<u8>> {
+    if labels.data().len() != ct_hu.data().len() {
+        return None;
+    }
+    let data = labels
+        .data()
+        .iter()
+        .zip(ct_hu.data())
+        .map(|(&l, &hu)| match l {
+            l if keep.contains(&l) => l,
+            _ if hu > -60.0 => SOFT_TISSUE,
+            _ if hu > -900.0 => LOW_DENSITY,
+            _ => 0,
+        })
+        .collect();
+    Volume::new(labels.grid().clone(), data).ok()
+}
+
 /// Fraction of each SPECT voxel covered by each region (`regions[r]` labels on the CT grid).
 pub fn fractional_masks(
     labels_ct: &Volume<u8>,

@@ -67,6 +67,26 @@ impl<B: Bus> Runner<B> {
         Ok(Some(m.outcome))
     }
 
+    /// When `stage` already ran, re-announces its recorded outcome and returns it.
+    async fn already_done(
+        &self,
+        study: &str,
+        stage: Stage,
+    ) -> Result<Option<Outcome>, PipelineError> {
+        let Some(outcome) = self.status(study, stage).await? else {
+            return Ok(None);
+        };
+        self.bus
+            .publish(StageEvent {
+                study_id: study.into(),
+                stage,
+                outcome: outcome.clone(),
+                traceparent: None,
+            })
+            .await?;
+        Ok(Some(outcome))
+    }
+
     async fn finish(
         &self,
         study: &str,
@@ -110,15 +130,7 @@ impl<B: Bus> Runner<B> {
             Err(e) => return Err(PipelineError::Stage(e)),
         };
         let study = manifest.study_id.clone();
-        if let Some(outcome) = self.status(&study, Stage::Ingest).await? {
-            self.bus
-                .publish(StageEvent {
-                    study_id: study.clone(),
-                    stage: Stage::Ingest,
-                    outcome: outcome.clone(),
-                    traceparent: None,
-                })
-                .await?;
+        if let Some(outcome) = self.already_done(&study, Stage::Ingest).await? {
             return Ok((study, outcome));
         }
         self.store
@@ -136,15 +148,7 @@ impl<B: Bus> Runner<B> {
         stage: Stage,
         failure: Option<String>,
     ) -> Result<Outcome, PipelineError> {
-        if let Some(outcome) = self.status(study, stage).await? {
-            self.bus
-                .publish(StageEvent {
-                    study_id: study.into(),
-                    stage,
-                    outcome: outcome.clone(),
-                    traceparent: None,
-                })
-                .await?;
+        if let Some(outcome) = self.already_done(study, stage).await? {
             return Ok(outcome);
         }
         let scratch = tempfile::tempdir().map_err(PipelineError::Scratch)?;

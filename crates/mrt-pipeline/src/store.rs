@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
+use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
@@ -41,6 +42,21 @@ pub struct Store {
     inner: Arc<dyn ObjectStore>,
 }
 
+/// Where an S3-compatible store is.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// Endpoint URL, e.g. `http://127.0.0.1:8333`.
+    pub endpoint: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Region (any value for most non-AWS servers).
+    pub region: String,
+}
+
 /// `studies/<study>/<stage>/<name>`.
 pub fn key(study: &str, stage: &str, name: &str) -> String {
     format!("studies/{study}/{stage}/{name}")
@@ -63,6 +79,26 @@ impl Store {
             source,
         })?;
         Ok(Self::new(Arc::new(fs)))
+    }
+
+    /// An S3-compatible bucket (AWS, SeaweedFS, MinIO, ...). Conditional writes use
+    /// `If-None-Match: *`, which the server must honour.
+    pub fn s3(cfg: &S3Config) -> Result<Self, StoreError> {
+        let s3 = AmazonS3Builder::new()
+            .with_endpoint(&cfg.endpoint)
+            .with_bucket_name(&cfg.bucket)
+            .with_access_key_id(&cfg.access_key_id)
+            .with_secret_access_key(&cfg.secret_access_key)
+            .with_region(&cfg.region)
+            .with_allow_http(cfg.endpoint.starts_with("http://"))
+            .with_virtual_hosted_style_request(false)
+            .with_conditional_put(S3ConditionalPut::ETagMatch)
+            .build()
+            .map_err(|source| StoreError::Backend {
+                key: format!("{}/{}", cfg.endpoint, cfg.bucket),
+                source,
+            })?;
+        Ok(Self::new(Arc::new(s3)))
     }
 
     /// Writes `key` once. Returns false (and writes nothing) when it already exists.

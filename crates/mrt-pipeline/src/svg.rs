@@ -187,6 +187,7 @@ mod tests {
         );
         assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
         assert!(s.contains("liver &lt;1&gt;") && s.contains("<polyline") && s.contains("<circle"));
-        assert_eq!(tick_step(168.0), 50.0);
+        assert_eq!(tick_step(168.0), 20.0);
+        assert_eq!(tick_step(1000.0), 200.0);
     }
 }

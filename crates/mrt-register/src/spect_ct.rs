@@ -27,7 +27,7 @@ use crate::register::to_transform;
 use mrt_core::dense::solve;
 
 /// Result of the SPECT↔CT alignment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SpectAlignment {
     /// SPECT world → CT world.
     pub spect_to_ct: RigidTransform,

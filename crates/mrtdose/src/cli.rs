@@ -69,18 +69,13 @@ pub struct EvaluateArgs {
     pub json: Option<PathBuf>,
 }
 
-/// `mrtdose run`.
+/// The segmentation model and where it runs (shared by `segment` and `run`).
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Study directory.
-    pub study: PathBuf,
-    /// Output directory (created).
-    #[arg(long, env = "MRTDOSE_OUT")]
-    pub out: PathBuf,
-    /// Segmentation model directory (model-card.json + ONNX).
+pub struct ModelArgs {
+    /// Model directory holding model-card.json and the ONNX file it names.
     #[arg(long, env = "MRTDOSE_MODEL", default_value = "models/ct-organs")]
     pub model: PathBuf,
-    /// Device for the segmentation model.
+    /// Device for the model.
     #[arg(long, env = "MRTDOSE_DEVICE", value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
     /// ONNX Runtime shared library (scripts/setup-ort.sh puts it in .ort/lib).
@@ -90,6 +85,19 @@ pub struct RunArgs {
         default_value = ".ort/lib/libonnxruntime.so"
     )]
     pub ort_library: PathBuf,
+}
+
+/// `mrtdose run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Study directory.
+    pub study: PathBuf,
+    /// Output directory (created).
+    #[arg(long, env = "MRTDOSE_OUT")]
+    pub out: PathBuf,
+    /// Segmentation model and runtime.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Site settings (TOML; see docs/site-config.md). Defaults apply to anything not given.
     #[arg(long, env = "MRTDOSE_SITE_CONFIG")]
     pub site_config: Option<PathBuf>,
@@ -117,19 +125,9 @@ pub struct SegmentArgs {
     /// Output label map (.nii.gz).
     #[arg(long, env = "MRTDOSE_OUT")]
     pub out: PathBuf,
-    /// Model directory holding model-card.json and the ONNX file it names.
-    #[arg(long, env = "MRTDOSE_MODEL", default_value = "models/ct-organs")]
-    pub model: PathBuf,
-    /// Device.
-    #[arg(long, env = "MRTDOSE_DEVICE", value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
-    /// ONNX Runtime shared library (scripts/setup-ort.sh puts it in .ort/lib).
-    #[arg(
-        long,
-        env = "ORT_DYLIB_PATH",
-        default_value = ".ort/lib/libonnxruntime.so"
-    )]
-    pub ort_library: PathBuf,
+    /// Model and runtime.
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 /// Degrees of freedom of `mrtdose register`.

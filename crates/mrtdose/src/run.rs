@@ -9,10 +9,9 @@ use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mrt_pipeline::stages::report::Report;
 use mrt_pipeline::{run_embedded, SiteConfig, Stage, StageContext};
-use mrt_segment::Segmenter;
 
 use crate::cli::RunArgs;
-use crate::segment::device;
+use crate::segment::load;
 
 /// Runs the command.
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -23,8 +22,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let segmenter = Segmenter::load(&args.model, device(args.device), &args.ort_library)
-        .with_context(|| format!("loading the segmentation model in {}", args.model.display()))?;
+    let segmenter = load(&args.model)?;
     let multi = MultiProgress::with_draw_target(if args.quiet {
         ProgressDrawTarget::hidden()
     } else {

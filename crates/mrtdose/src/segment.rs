@@ -8,7 +8,7 @@ use mrt_io::load::load_volume;
 use mrt_io::nifti_io::write_nifti;
 use mrt_segment::{Device, Segmenter};
 
-use crate::cli::{DeviceArg, SegmentArgs};
+use crate::cli::{DeviceArg, ModelArgs, SegmentArgs};
 
 /// The device flag as the library's type.
 pub fn device(arg: DeviceArg) -> Device {
@@ -19,11 +19,16 @@ pub fn device(arg: DeviceArg) -> Device {
     }
 }
 
+/// Loads the model the flags name.
+pub fn load(m: &ModelArgs) -> anyhow::Result<Segmenter> {
+    Segmenter::load(&m.model, device(m.device), &m.ort_library)
+        .with_context(|| format!("loading the segmentation model in {}", m.model.display()))
+}
+
 /// Runs the command.
 pub fn run(args: &SegmentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let started = Instant::now();
-    let segmenter = Segmenter::load(&args.model, device(args.device), &args.ort_library)
-        .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    let segmenter = load(&args.model)?;
     let loaded_at = Instant::now();
     let ct = load_volume(&args.ct).context("CT")?;
     let read_at = Instant::now();

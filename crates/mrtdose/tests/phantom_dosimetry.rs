@@ -5,7 +5,7 @@
 
 use mrt_dosimetry::density::organ_mass;
 use mrt_dosimetry::input::{FitChoice, OrganInput, TacsInput};
-use mrt_dosimetry::quantify::{fractional_masks, quantify};
+use mrt_dosimetry::quantify::{body_regions, fractional_masks, quantify};
 use mrt_io::nifti_io::read_nifti;
 use mrt_phantom::{write_phantom, Format, Options};
 
@@ -40,21 +40,7 @@ fn organ_doses_on_ten_phantoms_with_true_masks() {
             // Regions: organs and tumours as labelled; the rest of the body split into soft
             // tissue (255) and low-density lung/gas/fat (254) by CT number.
             let labels = truth_labels.map(|&l| l as u8);
-            let regions_map = mrt_core::Volume::new(
-                labels.grid().clone(),
-                labels
-                    .data()
-                    .iter()
-                    .zip(ct.data())
-                    .map(|(&l, &hu)| match l {
-                        0 if hu > -60.0 => 255,
-                        0 if hu > -900.0 => 254,
-                        0 => 0,
-                        l => l,
-                    })
-                    .collect(),
-            )
-            .expect("sized");
+            let regions_map = body_regions(&labels, &ct, &[1, 2, 3, 4, 5]).expect("same grid");
             let regions = [1u8, 2, 3, 4, 5, 255, 254];
             let masks = fractional_masks(&regions_map, spect.grid(), &tp.spect_to_ct, &regions, 3);
             let q = quantify(&spect, &masks, &regions, truth.psf_fwhm_mm);

@@ -69,6 +69,17 @@ impl StudyManifest {
     }
 }
 
+/// `Lu-177` for the DICOM code meanings scanners write (`^177^Lutetium`, `Lu-177`, `177Lu`);
+/// anything else as recorded.
+fn nuclide_name(recorded: &str) -> String {
+    let lower = recorded.to_ascii_lowercase();
+    if lower.contains("177") && lower.contains("lu") {
+        "Lu-177".into()
+    } else {
+        recorded.trim().to_string()
+    }
+}
+
 fn short_hash(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
@@ -281,7 +292,8 @@ fn from_dicom(root: &Path, out: &Path) -> Result<StudyManifest, StageError> {
                     s.header
                         .radiopharmaceutical
                         .as_ref()
-                        .and_then(|r| r.radionuclide.clone())
+                        .and_then(|r| r.radionuclide.as_deref())
+                        .map(nuclide_name)
                 });
                 let name = format!("tp{index}_spect.nii.gz");
                 write_nifti(&out.join(&name), &s.volume).map_err(io_err)?;

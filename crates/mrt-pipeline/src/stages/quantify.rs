@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mrt_core::{RigidTransform, Volume};
+use mrt_core::Volume;
 use mrt_dosimetry::density::organ_mass;
-use mrt_dosimetry::quantify::{fractional_masks, quantify_with_psf_uncertainty};
+use mrt_dosimetry::quantify::{
+    body_regions, fractional_masks, quantify_with_psf_uncertainty, LOW_DENSITY, SOFT_TISSUE,
+};
 use mrt_io::nifti_io::read_nifti;
-use mrt_register::{align_spect_to_ct, SpectAlignOptions};
+use mrt_register::{align_spect_to_ct, SpectAlignOptions, SpectAlignment};
 use serde::{Deserialize, Serialize};
 
 use super::ingest::StudyManifest;
@@ -19,27 +21,6 @@ use crate::config::QuantMethod;
 
 /// Organs the dosimetry covers (names as in model cards and reports).
 pub const ORGANS: [&str; 4] = ["liver", "kidney_left", "kidney_right", "spleen"];
-
-/// Body regions added to the GTM besides the organs: soft tissue and low-density tissue.
-const SOFT_TISSUE: u8 = 255;
-const LOW_DENSITY: u8 = 254;
-
-/// The SPECT↔CT correction of one time point.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Alignment {
-    /// SPECT world → CT world.
-    pub spect_to_ct: RigidTransform,
-    /// Trimmed R² of the mask model before correction.
-    pub r2_before: f64,
-    /// After.
-    pub r2_after: f64,
-    /// Largest displacement the correction applies to an organ voxel (mm).
-    pub correction_mm: f64,
-    /// Whether a human should check.
-    pub needs_review: bool,
-    /// Why.
-    pub reasons: Vec<String>,
-}
 
 /// One organ at one time point.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,7 +54,7 @@ pub struct QuantTimepoint {
     /// Hours after injection.
     pub hours_post_injection: f64,
     /// SPECT↔CT correction.
-    pub alignment: Alignment,
+    pub alignment: SpectAlignment,
     /// Organs found in the labels.
     pub organs: BTreeMap<String, OrganActivity>,
     /// All activity in the SPECT field of view (MBq).
@@ -178,21 +159,12 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                 ..SpectAlignOptions::default()
             },
         );
-        let regions_map = Volume::new(
-            labels.grid().clone(),
-            labels
-                .data()
-                .iter()
-                .zip(ct.data())
-                .map(|(&l, &hu)| match l {
-                    l if organ_values.contains(&l) => l,
-                    _ if hu > -60.0 => SOFT_TISSUE,
-                    _ if hu > -900.0 => LOW_DENSITY,
-                    _ => 0,
-                })
-                .collect(),
-        )
-        .map_err(|e| StageError::Input(format!("labels and CT grids differ: {e}")))?;
+        let regions_map = body_regions(&labels, &ct, &organ_values).ok_or_else(|| {
+            StageError::Input(format!(
+                "time point {}: labels and CT grids differ",
+                t.index
+            ))
+        })?;
         let masks = fractional_masks(&regions_map, spect.grid(), &a.spect_to_ct, &regions, 3);
         let q = quantify_with_psf_uncertainty(
             &spect,
@@ -271,14 +243,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
         timepoints.push(QuantTimepoint {
             index: t.index,
             hours_post_injection: hours,
-            alignment: Alignment {
-                spect_to_ct: a.spect_to_ct,
-                r2_before: a.r2_before,
-                r2_after: a.r2_after,
-                correction_mm: a.correction_mm,
-                needs_review: a.needs_review,
-                reasons: a.reasons,
-            },
+            alignment: a,
             organs: organ_map,
             fov_activity_mbq: fov,
         });
