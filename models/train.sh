@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."          # repository root
 ROOT=$PWD
 M=$ROOT/models
 export MRTDOSE_BIN=${MRTDOSE_BIN:-$ROOT/target/release/mrtdose}
-ANATOMY_DIR=${ANATOMY_DIR:-$ROOT/shared/anatomy}
+ANATOMY_DIR=${ANATOMY_DIR:-$ROOT/data/anatomy}
 [ -d "$ANATOMY_DIR" ] || ANATOMY_DIR=$ROOT/../shared/anatomy
 RUN2_STEPS=${RUN2_STEPS:-2000}
 MAX_MINUTES=${MAX_MINUTES:-100}
