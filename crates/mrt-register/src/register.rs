@@ -49,10 +49,10 @@ impl Default for RegisterOptions {
             kind: TransformKind::Rigid,
             metric: Metric::Ncc,
             levels: vec![(12.0, 12.0), (6.0, 6.0), (3.0, 3.0)],
-            max_evals_per_level: 400,
+            max_evals_per_level: 250,
             mask_threshold: -400.0,
             window: (-300.0, 400.0),
-            max_samples: 60_000,
+            max_samples: 40_000,
         }
     }
 }
@@ -332,7 +332,7 @@ pub fn register(
                 current.to_affine(),
                 cf,
                 affine,
-                opts.max_evals_per_level / 10,
+                30,
                 opts.window,
             );
             evaluations += evals;
