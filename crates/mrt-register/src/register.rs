@@ -326,15 +326,7 @@ pub fn register(
             });
         }
         if let Stage::Refine { affine } = stage {
-            let (map, evals) = refine(
-                &s,
-                &m_s,
-                current.to_affine(),
-                cf,
-                affine,
-                30,
-                opts.window,
-            );
+            let (map, evals) = refine(&s, &m_s, current.to_affine(), cf, affine, 30, opts.window);
             evaluations += evals;
             current = if affine {
                 Transform::Affine {
