@@ -3,7 +3,6 @@
 //! recorded outcome is re-announced, so redelivery and re-runs are harmless.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -40,6 +39,11 @@ struct StatusMarker {
     outcome: Outcome,
 }
 
+/// `studies/<study>/status/<stage>.json`.
+fn status_key(study: &str, stage: Stage) -> String {
+    key(study, "status", &format!("{}.json", stage.name()))
+}
+
 /// Runs stages of studies against a store and a bus.
 pub struct Runner<B: Bus> {
     /// Artifact store.
@@ -57,7 +61,7 @@ impl<B: Bus> Runner<B> {
         study: &str,
         stage: Stage,
     ) -> Result<Option<Outcome>, PipelineError> {
-        let k = key(study, "status", &format!("{}.json", stage.name()));
+        let k = status_key(study, stage);
         if !self.store.exists(&k).await? {
             return Ok(None);
         }
@@ -76,6 +80,17 @@ impl<B: Bus> Runner<B> {
         let Some(outcome) = self.status(study, stage).await? else {
             return Ok(None);
         };
+        self.announce(study, stage, &outcome).await?;
+        Ok(Some(outcome))
+    }
+
+    /// Publishes the outcome of `stage` on the bus.
+    async fn announce(
+        &self,
+        study: &str,
+        stage: Stage,
+        outcome: &Outcome,
+    ) -> Result<(), PipelineError> {
         self.bus
             .publish(StageEvent {
                 study_id: study.into(),
@@ -84,7 +99,7 @@ impl<B: Bus> Runner<B> {
                 traceparent: None,
             })
             .await?;
-        Ok(Some(outcome))
+        Ok(())
     }
 
     async fn finish(
@@ -100,19 +115,9 @@ impl<B: Bus> Runner<B> {
         let bytes =
             serde_json::to_vec_pretty(&marker).map_err(|e| StageError::Input(e.to_string()))?;
         self.store
-            .put_new(
-                &key(study, "status", &format!("{}.json", stage.name())),
-                Bytes::from(bytes),
-            )
+            .put_new(&status_key(study, stage), Bytes::from(bytes))
             .await?;
-        self.bus
-            .publish(StageEvent {
-                study_id: study.into(),
-                stage,
-                outcome: outcome.clone(),
-                traceparent: None,
-            })
-            .await?;
+        self.announce(study, stage, &outcome).await?;
         Ok(outcome)
     }
 
@@ -125,10 +130,7 @@ impl<B: Bus> Runner<B> {
         let result = tokio::task::spawn_blocking(move || stages::ingest::run(&input, &out2))
             .await
             .map_err(|e| PipelineError::Crashed(e.to_string()))?;
-        let manifest = match result {
-            Ok(m) => m,
-            Err(e) => return Err(PipelineError::Stage(e)),
-        };
+        let manifest = result?;
         let study = manifest.study_id.clone();
         if let Some(outcome) = self.already_done(&study, Stage::Ingest).await? {
             return Ok((study, outcome));
@@ -195,7 +197,7 @@ pub async fn run_embedded(
 ) -> Result<(String, Report), PipelineError> {
     let store = Store::local(&out.join("store"))?;
     let (bus, mut events) = InProcessBus::new();
-    let runner = Arc::new(Runner { store, bus, ctx });
+    let runner = Runner { store, bus, ctx };
     let (study, _) = runner.ingest(input).await?;
     // The consumer: each event starts the next stage; a failure jumps to the report.
     while let Some(event) = events.recv().await {

@@ -129,7 +129,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<DoseArtifact, 
         Err(e) => (None, Some(e.to_string())),
     };
     (ctx.tick)(Stage::Dose);
-    let voxel = voxel_map(ctx, work, out, &quant)?;
+    let voxel = voxel_map(ctx, work, out, &study, &quant)?;
     (ctx.tick)(Stage::Dose);
     let artifact = DoseArtifact {
         schema: "mrtdose.dose.v1",
@@ -149,9 +149,9 @@ fn voxel_map(
     ctx: &StageContext,
     work: &Path,
     out: &Path,
+    study: &StudyManifest,
     quant: &QuantArtifact,
 ) -> Result<Option<VoxelSummary>, StageError> {
-    let study: StudyManifest = read_json(&work.join("ingest/study.json"))?;
     let reg: RegistrationArtifact = read_json(&work.join("register/registration.json"))?;
     let seg: SegmentationArtifact = read_json(&work.join("segment/segmentation.json"))?;
     let Some(ref_index) = reg.reference_index else {
