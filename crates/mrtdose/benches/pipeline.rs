@@ -8,24 +8,12 @@
 //! `cargo bench -p mrtdose --bench pipeline [-- --runs N --skip-clinical-run]`
 //! Uses `models/ct-organs` and `.ort/lib/libonnxruntime.so` (scripts/setup-ort.sh).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
 /// Runs `mrtdose ARGS` under GNU time; returns (seconds, peak RSS MB).
 fn timed(args: &[&str]) -> (f64, f64) {
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%e %M", env!("CARGO_BIN_EXE_mrtdose")])
-        .args(args)
-        .env("ORT_DYLIB_PATH", root().join(".ort/lib/libonnxruntime.so"))
-        .env("MRTDOSE_MODEL", root().join("models/ct-organs"))
-        .output()
-        .expect("GNU time at /usr/bin/time (apt-get install time)");
+    let out = common::command(args, true);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "mrtdose {args:?} failed:\n{stderr}");
     let last = stderr.lines().last().unwrap_or_default();
     let mut it = last.split_whitespace();
     let secs: f64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
@@ -40,12 +28,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let runs: usize = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+    let runs = common::arg("--runs", 3) as usize;
     let skip_clinical_run = args.iter().any(|a| a == "--skip-clinical-run");
     let dir = tempfile::tempdir().expect("tempdir");
     let p = |name: &str| dir.path().join(name).to_string_lossy().to_string();

@@ -8,37 +8,12 @@
 //!
 //! `cargo bench -p mrtdose --bench segmentation_dice [-- --n 20 --clinical 5]`
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::{arg, mrtdose, root};
 use mrt_io::nifti_io::read_nifti;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn mrtdose(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mrtdose"))
-        .args(args)
-        .env("ORT_DYLIB_PATH", root().join(".ort/lib/libonnxruntime.so"))
-        .env("MRTDOSE_MODEL", root().join("models/ct-organs"))
-        .output()
-        .expect("mrtdose runs");
-    assert!(
-        out.status.success(),
-        "mrtdose {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let organs = [

@@ -6,11 +6,7 @@ use anyhow::Context;
 use mrt_dosimetry::TacsInput;
 
 use crate::cli::DosimetryArgs;
-
-fn fmt(v: Option<f64>, prec: usize) -> String {
-    v.map(|x| format!("{x:.prec$}"))
-        .unwrap_or_else(|| "-".into())
-}
+use crate::fmt_opt as fmt;
 
 /// Runs the command.
 pub fn run(args: &DosimetryArgs, out: &mut dyn Write) -> anyhow::Result<()> {

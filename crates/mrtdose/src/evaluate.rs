@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::EvaluateArgs;
+use crate::fmt_opt as f;
 
 const ORGANS: [(u8, &str); 4] = [
     (1, "liver"),
@@ -132,10 +133,6 @@ pub fn evaluate(truth_dir: &Path, report_path: &Path) -> anyhow::Result<Evaluati
         organs,
         needs_review: report["qa"]["needs_review"].as_bool(),
     })
-}
-
-fn f(v: Option<f64>, prec: usize) -> String {
-    v.map_or_else(|| "-".into(), |x| format!("{x:.prec$}"))
 }
 
 /// Runs the command.

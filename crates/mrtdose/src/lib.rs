@@ -15,6 +15,11 @@ pub mod segment;
 
 use std::io::Write;
 
+/// A value for a text table: `prec` decimals, or `-` when absent.
+pub(crate) fn fmt_opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{x:.prec$}"))
+}
+
 use cli::{Cli, Command};
 
 /// Runs one command, writing its result to `out`.

@@ -11,6 +11,7 @@ use mrt_pipeline::stages::report::Report;
 use mrt_pipeline::{run_embedded, SiteConfig, Stage, StageContext};
 
 use crate::cli::RunArgs;
+use crate::fmt_opt as f;
 use crate::segment::load;
 
 /// Runs the command.
@@ -69,11 +70,6 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         out,
     )?;
     Ok(())
-}
-
-fn f(v: Option<f64>, prec: usize) -> String {
-    v.filter(|x| x.is_finite())
-        .map_or_else(|| "-".into(), |x| format!("{x:.prec$}"))
 }
 
 fn summary(
