@@ -14,7 +14,7 @@ case "${1:-}" in
     nohup .venv/bin/weed mini -dir="$root/.s3-data/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
       -bucket=mrtdose-test > .s3-data/weed.log 2>&1 &
     echo $! > "$pidfile"
-    for _ in $(seq 1 60); do
+    for _ in $(seq 1 180); do
       if .venv/bin/python -c 'import urllib.request, sys; sys.exit(0 if urllib.request.urlopen("http://127.0.0.1:8333/mrtdose-test", timeout=2).status == 200 else 1)' 2>/dev/null; then exit 0; fi
       sleep 1
     done

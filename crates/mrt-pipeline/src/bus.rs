@@ -46,6 +46,12 @@ pub trait Bus: Send + Sync {
     fn publish(&self, event: StageEvent) -> BoxFuture<'_, Result<(), BusError>>;
 }
 
+impl<B: Bus + ?Sized> Bus for std::sync::Arc<B> {
+    fn publish(&self, event: StageEvent) -> BoxFuture<'_, Result<(), BusError>> {
+        (**self).publish(event)
+    }
+}
+
 /// The in-process bus: an unbounded channel to one consumer.
 #[derive(Debug, Clone)]
 pub struct InProcessBus {

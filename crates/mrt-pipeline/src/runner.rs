@@ -135,9 +135,11 @@ impl<B: Bus> Runner<B> {
         if let Some(outcome) = self.already_done(&study, Stage::Ingest).await? {
             return Ok((study, outcome));
         }
-        self.store
+        let bytes = self
+            .store
             .upload_stage(&study, Stage::Ingest.name(), &out)
             .await?;
+        tracing::Span::current().record("output_bytes", bytes);
         let outcome = self.finish(&study, Stage::Ingest, Outcome::Done).await?;
         Ok((study, outcome))
     }
@@ -153,10 +155,12 @@ impl<B: Bus> Runner<B> {
         if let Some(outcome) = self.already_done(study, stage).await? {
             return Ok(outcome);
         }
+        let started = std::time::Instant::now();
         let scratch = tempfile::tempdir().map_err(PipelineError::Scratch)?;
         let work = scratch.path().join("work");
+        let mut input_bytes = 0;
         for dep in stage.inputs() {
-            self.store.download_stage(study, dep.name(), &work).await?;
+            input_bytes += self.store.download_stage(study, dep.name(), &work).await?;
         }
         let out = scratch.path().join("out");
         std::fs::create_dir_all(&out).map_err(PipelineError::Scratch)?;
@@ -176,16 +180,56 @@ impl<B: Bus> Runner<B> {
         })
         .await
         .map_err(|e| PipelineError::Crashed(e.to_string()))?;
+        let mut output_bytes = 0;
         let outcome = match result {
             Ok(()) => {
-                self.store.upload_stage(study, stage.name(), &out).await?;
+                output_bytes = self.store.upload_stage(study, stage.name(), &out).await?;
                 Outcome::Done
             }
             Err(e) => Outcome::Failed {
                 reason: format!("{}: {e}", stage.name()),
             },
         };
+        let seconds = started.elapsed().as_secs_f64();
+        // Recorded on the caller's span when it declares these fields (the services' stage span).
+        let span = tracing::Span::current();
+        span.record("input_bytes", input_bytes);
+        span.record("output_bytes", output_bytes);
+        span.record("seconds", seconds);
+        tracing::info!(
+            stage = stage.name(),
+            input_bytes,
+            output_bytes,
+            seconds,
+            "stage finished"
+        );
         self.finish(study, stage, outcome).await
+    }
+
+    /// Marks `stage` failed with `reason` (e.g. its attempts are used up) and announces it, so
+    /// the report stage still says what happened.
+    pub async fn give_up(
+        &self,
+        study: &str,
+        stage: Stage,
+        reason: String,
+    ) -> Result<Outcome, PipelineError> {
+        if let Some(outcome) = self.status(study, stage).await? {
+            return Ok(outcome);
+        }
+        self.finish(study, stage, Outcome::Failed { reason }).await
+    }
+
+    /// The recorded outcome of every stage of `study`, in pipeline order (`None` = not yet).
+    pub async fn study_status(
+        &self,
+        study: &str,
+    ) -> Result<Vec<(Stage, Option<Outcome>)>, PipelineError> {
+        let mut out = Vec::new();
+        for stage in Stage::ALL {
+            out.push((stage, self.status(study, stage).await?));
+        }
+        Ok(out)
     }
 }
 

@@ -68,6 +68,17 @@ impl Store {
         Self { inner }
     }
 
+    /// The same backend seen under `prefix/` (one bucket, several deployments or test runs).
+    pub fn with_prefix(self, prefix: &str) -> Self {
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty() {
+            return self;
+        }
+        Self {
+            inner: Arc::new(object_store::prefix::PrefixStore::new(self.inner, prefix)),
+        }
+    }
+
     /// A local directory (created if missing).
     pub fn local(root: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(root).map_err(|source| StoreError::Local {
@@ -164,14 +175,34 @@ impl Store {
         Ok(keys)
     }
 
-    /// Copies every artifact of `studies/<study>/<stage>/` into `dir/<stage>/`.
+    /// The names one level below `prefix/` (e.g. the study ids under `studies`).
+    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let listing = self
+            .inner
+            .list_with_delimiter(Some(&ObjectPath::from(prefix)))
+            .await
+            .map_err(|source| StoreError::Backend {
+                key: prefix.into(),
+                source,
+            })?;
+        let mut names: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Copies every artifact of `studies/<study>/<stage>/` into `dir/<stage>/`; returns the bytes.
     pub async fn download_stage(
         &self,
         study: &str,
         stage: &str,
         dir: &Path,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let prefix = format!("studies/{study}/{stage}");
+        let mut total = 0;
         for k in self.list(&prefix).await? {
             let name = &k[prefix.len() + 1..];
             let path = dir.join(stage).join(name);
@@ -182,18 +213,21 @@ impl Store {
                 })?;
             }
             let bytes = self.get(&k).await?;
+            total += bytes.len() as u64;
             std::fs::write(&path, &bytes).map_err(|source| StoreError::Local { path, source })?;
         }
-        Ok(())
+        Ok(total)
     }
 
-    /// Uploads every file in `dir` as `studies/<study>/<stage>/<file name>` (write-once).
+    /// Uploads every file in `dir` as `studies/<study>/<stage>/<file name>` (write-once: a key
+    /// that exists is kept, which is what a redelivered, deterministic stage wants); returns the
+    /// bytes.
     pub async fn upload_stage(
         &self,
         study: &str,
         stage: &str,
         dir: &Path,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let entries = std::fs::read_dir(dir).map_err(|source| StoreError::Local {
             path: dir.to_path_buf(),
             source,
@@ -204,6 +238,7 @@ impl Store {
             .filter(|p| p.is_file())
             .collect();
         files.sort();
+        let mut total = 0;
         for path in files {
             let name = path
                 .file_name()
@@ -213,10 +248,11 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
+            total += bytes.len() as u64;
             self.put_new(&key(study, stage, &name), Bytes::from(bytes))
                 .await?;
         }
-        Ok(())
+        Ok(total)
     }
 }
 

@@ -8,12 +8,13 @@
 //!   delayed retry without a plugin; RabbitMQ's `x-death` header counts the attempts;
 //! - `p.<stage>.dead` (via `p.dead`): where a message that keeps failing ends, with its reason.
 //!
+//! Payloads are protobuf `mrtdose.v1.StageEvent` (proto/mrtdose/v1/stage.proto).
 //! Publishing waits for the broker's confirm; consumers ack only after their outputs are durably
 //! written (the runner's status marker), so redelivery is harmless.
 
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
@@ -44,11 +45,14 @@ pub enum AmqpError {
     /// The broker did not confirm a publish.
     #[error("RabbitMQ did not confirm the publish of {0}")]
     NotConfirmed(String),
+    /// The broker ended the consumer.
+    #[error("RabbitMQ closed the consumer")]
+    Closed,
 }
 
 /// A RabbitMQ-backed bus.
 pub struct AmqpBus {
-    _connection: Connection,
+    connection: Connection,
     channel: Channel,
     cfg: AmqpConfig,
 }
@@ -95,7 +99,7 @@ impl AmqpBus {
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         let bus = Self {
-            _connection: connection,
+            connection,
             channel,
             cfg,
         };
@@ -182,7 +186,7 @@ impl AmqpBus {
     ) -> Result<(), AmqpError> {
         let props = BasicProperties::default()
             .with_delivery_mode(2)
-            .with_content_type(ShortString::from("application/json"))
+            .with_content_type(ShortString::from("application/x-protobuf"))
             .with_headers(headers);
         let confirm = self
             .channel
@@ -202,20 +206,46 @@ impl AmqpBus {
         }
     }
 
-    /// Publishes a stage event (persistent, confirmed); the trace context rides in `traceparent`.
+    /// Publishes a stage event (protobuf `mrtdose.v1.StageEvent`, persistent, confirmed). The
+    /// trace context (the event's own, else the current span's) rides in the payload and in the
+    /// `traceparent` header.
     pub async fn publish_event(&self, event: &StageEvent) -> Result<(), AmqpError> {
         let status = match event.outcome {
             Outcome::Done => "done",
             Outcome::Failed { .. } => "failed",
         };
         let key = format!("{}.{status}", event.stage.name());
-        let payload = serde_json::to_vec(event).unwrap_or_default();
+        let mut event = event.clone();
+        if event.traceparent.is_none() {
+            event.traceparent = crate::telemetry::current_traceparent();
+        }
+        let payload = crate::wire::encode_event(&event, crate::wire::now_unix_ms());
         let headers = match &event.traceparent {
             Some(t) => table(&[("traceparent", text(t))]),
             None => FieldTable::default(),
         };
         self.publish_confirmed(&self.name("events"), &key, &payload, headers)
             .await
+    }
+
+    /// Sends a delivery to its stage's retry queue (rejected without requeue: the queue's
+    /// dead-letter exchange routes it there; it comes back after the retry delay).
+    pub async fn retry_later(&self, delivery: &lapin::message::Delivery) -> Result<(), AmqpError> {
+        delivery
+            .reject(BasicRejectOptions { requeue: false })
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the connection to the broker is still up.
+    pub fn is_connected(&self) -> bool {
+        self.connection.status().connected()
+    }
+
+    /// Closes the connection; unacknowledged deliveries go back to their queues.
+    pub async fn close(&self) -> Result<(), AmqpError> {
+        self.connection.close(200, "shutdown").await?;
+        Ok(())
     }
 
     /// Consumes the queue of `stage` with `prefetch` unacknowledged deliveries at most.
@@ -295,6 +325,20 @@ impl AmqpBus {
             .await?;
         delivery.ack(BasicAckOptions::default()).await?;
         Ok(())
+    }
+
+    /// The `traceparent` header of a delivery.
+    pub fn traceparent(delivery: &lapin::message::Delivery) -> Option<String> {
+        match delivery
+            .properties
+            .headers()
+            .as_ref()?
+            .inner()
+            .get("traceparent")?
+        {
+            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            _ => None,
+        }
     }
 
     /// The reason a dead-lettered delivery carries.

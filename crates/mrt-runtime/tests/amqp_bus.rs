@@ -8,6 +8,7 @@ use lapin::options::{BasicAckOptions, BasicNackOptions};
 use mrt_pipeline::bus::{Outcome, StageEvent};
 use mrt_pipeline::Stage;
 use mrt_runtime::amqp::{next_delivery, AmqpBus, AmqpConfig};
+use mrt_runtime::wire::decode_event;
 
 fn config() -> AmqpConfig {
     let nanos = std::time::SystemTime::now()
@@ -50,8 +51,13 @@ async fn events_route_retry_and_dead_letter() {
     let d = next_delivery(&mut register, Duration::from_secs(5))
         .await
         .expect("delivered to register");
-    let got: StageEvent = serde_json::from_slice(&d.data).expect("event json");
+    let (got, published_ms) = decode_event(&d.data).expect("protobuf StageEvent");
     assert_eq!(got, event);
+    assert!(published_ms > 0, "publication time stamped");
+    assert_eq!(
+        AmqpBus::traceparent(&d).as_deref(),
+        event.traceparent.as_deref()
+    );
     assert_eq!(AmqpBus::attempts(&d), 1);
     // Fail it: it comes back after the retry delay, attempts counted, until the last attempt.
     d.nack(BasicNackOptions {
@@ -86,10 +92,7 @@ async fn events_route_retry_and_dead_letter() {
     let dd = next_delivery(&mut dead, Duration::from_secs(5))
         .await
         .expect("in the dead-letter queue");
-    assert_eq!(
-        serde_json::from_slice::<StageEvent>(&dd.data).expect("json"),
-        event
-    );
+    assert_eq!(decode_event(&dd.data).expect("protobuf").0, event);
     assert_eq!(
         AmqpBus::reason(&dd).as_deref(),
         Some("registration failed: no overlap")

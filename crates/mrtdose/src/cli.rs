@@ -53,6 +53,62 @@ pub enum Command {
     /// Compare a `mrtdose run` result with a phantom's ground truth: Dice per organ and time
     /// point, and activity, TIA and dose errors (%), as a table and as JSON.
     Evaluate(EvaluateArgs),
+    /// Send a study (a directory, as for `run`) to the mrtdose services' API and print its study
+    /// id; with --wait, follow it to its report and print the status per stage and the QA.
+    Submit(SubmitArgs),
+    /// Status per stage, errors and QA of one study on the services (all studies without ID).
+    Status(StatusArgs),
+    /// Fetch a study's results from the services into DIR: report.json, report.html,
+    /// dose_Gy.nii.gz, labels_tpN.nii.gz.
+    Report(ReportArgs),
+}
+
+/// `mrtdose submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Study directory.
+    pub study: PathBuf,
+    /// URL of the ingest service's gRPC API.
+    #[arg(
+        long,
+        env = "MRTDOSE_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub endpoint: String,
+    /// Wait until the report stage has run, printing the final status.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// `mrtdose status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Study id (as printed by `submit`); every study when absent.
+    pub study_id: Option<String>,
+    /// URL of the ingest service's gRPC API.
+    #[arg(
+        long,
+        env = "MRTDOSE_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub endpoint: String,
+}
+
+/// `mrtdose report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Study id.
+    pub study_id: String,
+    /// Directory for the files (created).
+    #[arg(long, env = "MRTDOSE_OUT")]
+    pub out: PathBuf,
+    /// URL of the ingest service's gRPC API.
+    #[arg(
+        long,
+        env = "MRTDOSE_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub endpoint: String,
 }
 
 /// `mrtdose evaluate`.

@@ -4,6 +4,7 @@
 //! to the terminal: no imaging or physics code belongs here.
 
 pub mod cli;
+pub mod client;
 pub mod dosimetry;
 pub mod evaluate;
 pub mod inspect;
@@ -33,5 +34,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Segment(args) => segment::run(&args, out),
         Command::Run(args) => run::run(&args, out),
         Command::Evaluate(args) => evaluate::run(&args, out),
+        Command::Submit(args) => client::submit(&args, out),
+        Command::Status(args) => client::status(&args, out),
+        Command::Report(args) => client::report(&args, out),
     }
 }
