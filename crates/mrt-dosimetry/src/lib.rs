@@ -10,6 +10,7 @@ pub mod density;
 pub mod fit;
 pub mod image_free;
 pub mod input;
+pub mod lesions;
 pub mod organ_dose;
 pub mod quantify;
 pub mod stp;

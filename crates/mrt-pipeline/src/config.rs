@@ -57,6 +57,14 @@ pub struct SiteConfig {
     pub min_alignment_r2: f64,
     /// Flag studies with fewer usable time points than this. Default 3.
     pub min_timepoints: usize,
+    /// Count hot liver lesions (tumours) as their own region, not as liver, so the liver dose is
+    /// the parenchyma's. Default true.
+    pub exclude_liver_lesions: bool,
+    /// A liver voxel is lesion when its SPECT concentration exceeds this multiple of the liver's
+    /// median. Default 2.5.
+    pub lesion_uptake_ratio: f64,
+    /// Smallest lesion (mL); smaller hot clusters are noise. Default 2.
+    pub lesion_min_ml: f64,
 }
 
 impl Default for SiteConfig {
@@ -74,6 +82,9 @@ impl Default for SiteConfig {
             review_correction_mm: 10.0,
             min_alignment_r2: 0.8,
             min_timepoints: 3,
+            exclude_liver_lesions: true,
+            lesion_uptake_ratio: 2.5,
+            lesion_min_ml: 2.0,
         }
     }
 }

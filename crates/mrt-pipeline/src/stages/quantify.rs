@@ -7,6 +7,7 @@ use std::path::Path;
 
 use mrt_core::Volume;
 use mrt_dosimetry::density::organ_mass;
+use mrt_dosimetry::lesions::{split_hot_lesions, LesionOptions};
 use mrt_dosimetry::quantify::{
     body_regions, fractional_masks, quantify_with_psf_uncertainty, LOW_DENSITY, SOFT_TISSUE,
 };
@@ -60,7 +61,27 @@ pub struct QuantTimepoint {
     /// All activity in the SPECT field of view (MBq).
     #[serde(rename = "fov_activity_MBq")]
     pub fov_activity_mbq: f64,
+    /// Hot liver lesions counted as their own region instead of liver (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liver_lesions: Option<LiverLesions>,
 }
+
+/// Hot liver lesions found at one time point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LiverLesions {
+    /// How many.
+    pub count: usize,
+    /// Their volume on the CT grid (mL).
+    #[serde(rename = "volume_mL")]
+    pub volume_ml: f64,
+    /// Their activity (MBq), by the same method as the organs.
+    #[serde(rename = "activity_MBq")]
+    pub activity_mbq: Option<f64>,
+}
+
+/// Region value of liver lesions on the CT label grid (outside the model's labels and the body
+/// regions 254 and 255).
+pub const LIVER_LESION: u8 = 253;
 
 /// An organ's mass from the CT.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,7 +167,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
         let labels_f = read_nifti(&work.join("segment").join(&labels_name))
             .map_err(io_err)?
             .volume;
-        let labels: Volume<u8> = labels_f.map(|&l| l.round().clamp(0.0, 255.0) as u8);
+        let mut labels: Volume<u8> = labels_f.map(|&l| l.round().clamp(0.0, 255.0) as u8);
         let a = align_spect_to_ct(
             &spect,
             &labels,
@@ -159,7 +180,29 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                 ..SpectAlignOptions::default()
             },
         );
-        let regions_map = body_regions(&labels, &ct, &organ_values).ok_or_else(|| {
+        let liver = organs.iter().find(|(_, n)| *n == "liver").map(|(l, _)| *l);
+        let lesions = match liver {
+            Some(liver) if cfg.exclude_liver_lesions => split_hot_lesions(
+                &mut labels,
+                &spect,
+                &a.spect_to_ct,
+                liver,
+                LIVER_LESION,
+                &LesionOptions {
+                    uptake_ratio: cfg.lesion_uptake_ratio,
+                    min_volume_ml: cfg.lesion_min_ml,
+                },
+            )
+            .filter(|l| l.count > 0),
+            _ => None,
+        };
+        let mut kept = organ_values.clone();
+        let mut regions = regions.clone();
+        if lesions.is_some() {
+            kept.push(LIVER_LESION);
+            regions.insert(organ_values.len(), LIVER_LESION);
+        }
+        let regions_map = body_regions(&labels, &ct, &kept).ok_or_else(|| {
             StageError::Input(format!(
                 "time point {}: labels and CT grids differ",
                 t.index
@@ -240,12 +283,25 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             .sum::<f64>()
             * ml
             / 1e6;
+        let liver_lesions = lesions.map(|l| LiverLesions {
+            count: l.count,
+            volume_ml: l.volume_ml,
+            activity_mbq: q.iter().find(|r| r.label == LIVER_LESION).and_then(|r| {
+                let a = match cfg.quantification {
+                    QuantMethod::Gtm => r.gtm_mbq.unwrap_or(r.psf_recovery_mbq),
+                    QuantMethod::PsfRecovery => r.psf_recovery_mbq,
+                    QuantMethod::Voi => r.voi_mbq,
+                };
+                Some(a).filter(|a| a.is_finite())
+            }),
+        });
         timepoints.push(QuantTimepoint {
             index: t.index,
             hours_post_injection: hours,
             alignment: a,
             organs: organ_map,
             fov_activity_mbq: fov,
+            liver_lesions,
         });
         (ctx.tick)(Stage::Quantify);
     }

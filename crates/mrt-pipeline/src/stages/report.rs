@@ -249,6 +249,15 @@ pub fn run(
                     ),
                 );
             }
+            if let Some(l) = &t.liver_lesions {
+                warnings.push(format!(
+                    "time point {}: {} hot liver lesion(s), {:.1} mL, {} MBq, counted apart from the liver",
+                    t.index,
+                    l.count,
+                    l.volume_ml,
+                    l.activity_mbq.map_or("-".into(), |a| format!("{a:.1}"))
+                ));
+            }
             let organs_sum: f64 = t.organs.values().map(|o| o.activity_mbq).sum();
             if organs_sum > t.fov_activity_mbq * 1.02 {
                 flag(&mut flags, "activity_balance", format!(
