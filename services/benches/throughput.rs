@@ -122,13 +122,17 @@ fn main() {
             n as f64 / wall * 3600.0
         );
         println!("stage      service s (median / p90)   queue wait s (median / p90)");
-        for (stage, (mut service, mut wait)) in stage_times(&spans) {
+        let mut times = stage_times(&spans);
+        for stage in STAGES {
+            let Some((service, wait)) = times.get_mut(stage) else {
+                continue;
+            };
             println!(
                 "{stage:<9} {:>8.1} / {:>6.1}            {:>8.1} / {:>6.1}",
-                quantile(&mut service, 0.5),
-                quantile(&mut service, 0.9),
-                quantile(&mut wait, 0.5),
-                quantile(&mut wait, 0.9)
+                quantile(service, 0.5),
+                quantile(service, 0.9),
+                quantile(wait, 0.5),
+                quantile(wait, 0.9)
             );
         }
     }
