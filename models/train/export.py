@@ -31,6 +31,7 @@ def main():
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--command", default="models/train.sh")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--history", default=None, help="free text for the card's training.history (the runs that made it)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     ck = torch.load(a.ckpt, weights_only=False, map_location="cpu")
@@ -86,6 +87,11 @@ def main():
             "steps": int(ck["step"]) + int(ck.get("prior_steps", 0)),
             "duration_s": int(round(ck["elapsed_s"])),
             "framework": f"torch {'.'.join(torch.__version__.split('+')[0].split('.')[:2])}",
+            **({"history": a.history} if a.history else {}),
+            # a best.pt checkpoint: which step of its run was kept, and its validation score
+            **({"checkpoint": {"run_step": int(ck["step"]), "mean_validation_dice": round(float(ck["val_mean"]), 4),
+                               "validation": {o: round(float(m), 4) for o, (m, _) in ck["val"].items()}}}
+               if "val_mean" in ck else {}),
             "architecture": "3D U-Net, 5 levels (8-16-32-64-128 ch), InstanceNorm, LeakyReLU, "
                             f"{sum(p.numel() for p in model.parameters())} parameters",
         },

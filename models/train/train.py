@@ -1,7 +1,9 @@
 """Train the CT organ U-Net on cached phantoms + SynthSeg-style images (CPU).
 
-Usage: train.py --cache DIR --out CKPT_DIR --steps N [--resume CKPT] [--max-minutes M]
-Logs to stdout (tee it into ct-organs/training-log.txt).
+Usage: train.py --cache DIR --out CKPT_DIR --steps N [--resume CKPT | --init CKPT | --init-onnx MODEL.onnx]
+                [--max-minutes M] [--lr-minutes M] ...   (see --help; models/train.sh has the shipped runs)
+Writes CKPT_DIR/last.pt (every 100 steps and at the end) and CKPT_DIR/best.pt (best mean validation Dice
+over the 4 organs). Logs to stdout (tee it into ct-organs/training-log.txt).
 """
 import argparse
 import glob
@@ -34,15 +36,21 @@ def load_cache(d):
     return train, val
 
 
-def random_patch(img, lab, rng, fg_prob=0.6):
-    """Random PATCH crop (air-padded when the volume is smaller), foreground-oversampled."""
+def random_patch(img, lab, rng, fg_prob=0.6, organ_w=None):
+    """Random PATCH crop (air-padded when the volume is smaller), foreground-oversampled.
+    organ_w: relative probabilities of centring on liver, kidney_left, kidney_right, spleen (among the
+    organs present); None = uniform."""
     pad = [(max(0, (p - s + 1) // 2 + 1), max(0, (p - s + 1) // 2 + 1)) for p, s in zip(PATCH, img.shape)]
     if any(a for a, _ in pad):
         img = np.pad(img, pad, constant_values=AIR_HU)
         lab = np.pad(lab, pad, constant_values=0)
     if rng.random() < fg_prob:
         present = [c for c in range(1, NUM_CLASSES) if (lab == c).any()]
-        c = int(rng.choice(present)) if present else 0
+        if present and organ_w is not None:
+            w = np.array([organ_w[c - 1] for c in present], float)
+            c = int(rng.choice(present, p=w / w.sum())) if w.sum() > 0 else int(rng.choice(present))
+        else:
+            c = int(rng.choice(present)) if present else 0
         idx = np.flatnonzero(lab == c)
         ctr = np.unravel_index(int(rng.choice(idx)), lab.shape)
         ctr = [int(v + rng.integers(-p // 4, p // 4 + 1)) for v, p in zip(ctr, PATCH)]
@@ -81,7 +89,10 @@ def augment(img, lab, rng, is_phantom):
     return img, lab
 
 
-def loss_fn(logits, target, ce_weight=None):
+def loss_fn(logits, target, ce_weight=None, dice_present=False):
+    """CE + soft Dice over the organ classes. dice_present: average the Dice term over the organs present in
+    the patch only (an absent organ's soft Dice is ~0 whatever the prediction, a constant that dilutes the
+    present organs' gradient; false positives of absent organs are still penalised by the CE term)."""
     ce = F.cross_entropy(logits, target, weight=ce_weight)
     p = torch.softmax(logits, 1)
     oh = F.one_hot(target, NUM_CLASSES).permute(0, 4, 1, 2, 3).float()
@@ -89,17 +100,88 @@ def loss_fn(logits, target, ce_weight=None):
     inter = (p * oh).sum(dims)
     den = p.sum(dims) + oh.sum(dims)
     dsc = (2 * inter + 1e-5) / (den + 1e-5)
-    dl = 1 - dsc[1:].mean()
+    if dice_present:
+        present = oh.sum(dims)[1:] > 0
+        dl = 1 - dsc[1:][present].mean() if bool(present.any()) else dsc.sum() * 0
+    else:
+        dl = 1 - dsc[1:].mean()
     return ce + dl, ce.item(), dl.item()
 
 
-def validate(model, val):
+def init_from_onnx(model, path):
+    """Copy the initializers of an exported model.onnx into `model`: by name where the exporter kept the
+    parameter names, otherwise by order of first use in the graph (= the order the forward pass uses the
+    parameters) with equal shapes. Returns a description of the matching."""
+    import onnx
+    from onnx import numpy_helper
+    g = onnx.load(path).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    sd = model.state_dict()
+    new, by_name = {}, 0
+    for k, v in sd.items():
+        if k in inits and tuple(inits[k].shape) == tuple(v.shape):
+            new[k] = torch.from_numpy(inits[k].copy())
+            by_name += 1
+    if len(new) < len(sd):
+        # parameters in forward-use order (module call order, then weight, bias)
+        order, seen = [], set()
+        names = {m: n for n, m in model.named_modules()}
+        hooks = [m.register_forward_pre_hook(lambda mod, inp: order.append(names[mod]))
+                 for m in model.modules() if not list(m.children())]
+        with torch.no_grad():
+            model(torch.zeros(1, 1, 32, 32, 32))
+        for h in hooks:
+            h.remove()
+        fwd = []
+        for mn in order:
+            for pn in ("weight", "bias"):
+                k = f"{mn}.{pn}" if mn else pn
+                if k in sd and k not in seen:
+                    seen.add(k)
+                    fwd.append(k)
+        used, oinit = set(), []
+        for node in g.node:
+            for i in node.input:
+                if i in inits and i not in used:
+                    used.add(i)
+                    oinit.append(i)
+        rest_t = [k for k in fwd if k not in new]
+        rest_o = [i for i in oinit if i not in new]
+        if len(rest_t) != len(rest_o):
+            raise ValueError(f"{path}: {len(rest_o)} unmatched initializers for {len(rest_t)} parameters")
+        for k, i in zip(rest_t, rest_o):
+            if tuple(inits[i].shape) != tuple(sd[k].shape):
+                raise ValueError(f"{path}: shape mismatch {k} {tuple(sd[k].shape)} vs {i} {inits[i].shape}")
+            new[k] = torch.from_numpy(inits[i].copy())
+    missing = [k for k in sd if k not in new]
+    if missing:
+        raise ValueError(f"{path}: no initializer for {missing}")
+    model.load_state_dict(new)
+    return f"{by_name} by name, {len(sd) - by_name} by order/shape, of {len(sd)} tensors"
+
+
+def check_against_onnx(model, path, seed=0):
+    """Max |torch - onnxruntime| on a random normalised patch."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = torch.get_num_threads()
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((1, 1, 48, 64, 64)).astype(np.float32))
+    model.eval()
+    with torch.no_grad():
+        ref = model(x).numpy()
+    model.train()
+    out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    return float(np.abs(out - ref).max())
+
+
+def validate(model, val, overlap=0.5):
     model.eval()
     res = {o: [] for o in ORGANS}
     with torch.no_grad():
         for name, img, lab in val:
             x, shp = pad_to_multiple(normalise(img.astype(np.float32)), value=float(normalise(np.float32(AIR_HU))))
-            prob = sliding_window(lambda a: model(torch.from_numpy(a)).numpy(), x)
+            prob = sliding_window(lambda a: model(torch.from_numpy(a)).numpy(), x, overlap=overlap)
             pred = prob.argmax(0)[: shp[0], : shp[1], : shp[2]]
             for k, o in enumerate(ORGANS, 1):
                 if (lab == k).any():
@@ -125,6 +207,21 @@ def main():
     ap.add_argument("--fg-prob", type=float, default=0.6, help="fraction of patches centred on an organ")
     ap.add_argument("--ce-weights", default=None, help="comma-separated class weights for cross-entropy")
     ap.add_argument("--init", default=None, help="initialise weights from a checkpoint (fresh optimiser, step 0)")
+    ap.add_argument("--init-onnx", default=None,
+                    help="initialise weights from an exported model.onnx (fresh optimiser, step 0); checked against onnxruntime")
+    ap.add_argument("--prior-steps", type=int, default=None,
+                    help="steps the --init-onnx model was already trained (for the model card; default: "
+                         "training.steps of the model-card.json beside the ONNX, else 0)")
+    ap.add_argument("--prior-seconds", type=float, default=None,
+                    help="training seconds of the --init-onnx model (default: the card's training.duration_s, else 0)")
+    ap.add_argument("--organ-sample-weights", default=None,
+                    help="comma-separated relative weights liver,kidney_left,kidney_right,spleen for organ-centred patches")
+    ap.add_argument("--dice-present", action="store_true", help="Dice term over the organs present in the patch only")
+    ap.add_argument("--lr-minutes", type=float, default=None,
+                    help="cosine progress = max(step/--steps, minutes/--lr-minutes): anneals within a wall-clock budget")
+    ap.add_argument("--val-overlap", type=float, default=0.5, help="sliding-window overlap during validation")
+    ap.add_argument("--val-at-start", action="store_true", help="validate before the first step (baseline for best.pt)")
+    ap.add_argument("--val-small", type=int, default=2, help="small validation phantoms used (of 5), plus the clinical one")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -138,12 +235,25 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=1e-5)
     step, elapsed0, prior_steps = 0, 0.0, 0
     ce_w = torch.tensor([float(v) for v in a.ce_weights.split(",")]) if a.ce_weights else None
+    organ_w = [float(v) for v in a.organ_sample_weights.split(",")] if a.organ_sample_weights else None
     if a.init:
         ck = torch.load(a.init, weights_only=False)
         model.load_state_dict(ck["model"])
         elapsed0 = ck.get("elapsed_s", 0.0)
         prior_steps = ck["step"] + ck.get("prior_steps", 0)
         print(f"initialised from {a.init} (trained {ck['step']} steps, {elapsed0:.0f}s)", flush=True)
+    if a.init_onnx:
+        how = init_from_onnx(model, a.init_onnx)
+        err = check_against_onnx(model, a.init_onnx)
+        print(f"initialised from {a.init_onnx} ({how}); check: max |torch - onnxruntime| = {err:.2e} on a random "
+              f"[1,1,48,64,64] patch", flush=True)
+        if not err < 1e-3:
+            raise SystemExit("--init-onnx check failed (max abs diff >= 1e-3)")
+        card_path = os.path.join(os.path.dirname(os.path.abspath(a.init_onnx)), "model-card.json")
+        tr = json.load(open(card_path)).get("training", {}) if os.path.exists(card_path) else {}
+        prior_steps = a.prior_steps if a.prior_steps is not None else int(tr.get("steps", 0))
+        elapsed0 = a.prior_seconds if a.prior_seconds is not None else float(tr.get("duration_s", 0.0))
+        print(f"prior training of the initial model: {prior_steps} steps, {elapsed0:.0f}s", flush=True)
     if a.resume:
         ck = torch.load(a.resume, weights_only=False)
         model.load_state_dict(ck["model"])
@@ -154,27 +264,49 @@ def main():
     t_start = time.time()
     hist = []
 
-    def save(tag):
-        ck = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+    def save(tag, extra=None):
+        ck = {**(extra or {}), "model": model.state_dict(), "opt": opt.state_dict(), "step": step,
               "elapsed_s": elapsed0 + time.time() - t_start, "prior_steps": prior_steps,
               "data": {"phantoms": len(ph), "synthetic": len(sy)}}
         torch.save(ck, os.path.join(a.out, tag))
 
+    val_sel = [x for x in val if "small" in x[0]][: a.val_small] + [x for x in val if "clinical" in x[0]]
+    best = [-1.0, None]
+
+    def run_val():
+        """Validate; keep best.pt (best mean Dice over the organs)."""
+        t0 = time.time()
+        v = validate(model, val_sel, a.val_overlap)
+        score = float(np.mean([m for m, _ in v.values()]))
+        tag = ""
+        if score > best[0]:
+            best[:] = [score, step]
+            save("best.pt", {"val": v, "val_mean": score})
+            tag = " new best (best.pt)"
+        print(f"val step {step}: " + ", ".join(f"{o} {m:.4f} (min {mn:.4f})" for o, (m, mn) in v.items())
+              + f"; mean {score:.4f} [{time.time() - t0:.0f}s]{tag}", flush=True)
+
+    print(f"validation cases: {', '.join(x[0] for x in val_sel)}", flush=True)
+    if a.val_at_start:
+        run_val()
     model.train()
     t_log = time.time()
     while step < a.steps:
         frac = step / max(1, a.steps)
+        if a.lr_minutes:
+            # wall-clock cosine: reaches --lr-end after --lr-minutes even when the machine is slower than planned
+            frac = min(1.0, max(frac, (time.time() - t_start) / 60 / a.lr_minutes))
         lr = a.lr_end + 0.5 * (a.lr - a.lr_end) * (1 + np.cos(np.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
         use_synth = sy and rng.random() < a.synth_prob
         name, img, lab = (sy if use_synth else ph)[int(rng.integers(0, len(sy if use_synth else ph)))]
-        x, y = random_patch(img, lab, rng, a.fg_prob)
+        x, y = random_patch(img, lab, rng, a.fg_prob, organ_w)
         x, y = augment(x, y, rng, not use_synth)
         xt = torch.from_numpy(normalise(x))[None, None]
         yt = torch.from_numpy(y.astype(np.int64))[None]
         logits = model(xt)
-        loss, ce, dl = loss_fn(logits, yt, ce_w)
+        loss, ce, dl = loss_fn(logits, yt, ce_w, a.dice_present)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -190,10 +322,7 @@ def main():
         if step % 100 == 0:
             save("last.pt")
         if step % a.val_every == 0 or step == a.steps:
-            t0 = time.time()
-            v = validate(model, [x for x in val if "small" in x[0]][:2] + [x for x in val if "clinical" in x[0]])
-            print(f"val step {step}: " + ", ".join(f"{o} {m:.4f} (min {mn:.4f})" for o, (m, mn) in v.items())
-                  + f" [{time.time() - t0:.0f}s]", flush=True)
+            run_val()
             # pick up cache files written after start (the cache may still be building)
             n_before = len(ph) + len(sy)
             train, _ = load_cache(a.cache)
@@ -207,7 +336,11 @@ def main():
         if (time.time() - t_start) / 60 > a.max_minutes:
             print(f"stopping at step {step}: --max-minutes {a.max_minutes} reached", flush=True)
             break
+    if step % a.val_every != 0 and step != a.steps:
+        run_val()
     save("last.pt")
+    if best[1] is not None:
+        print(f"best: step {best[1]}, mean validation Dice {best[0]:.4f} (best.pt)", flush=True)
     print(f"done: step {step}, trained {elapsed0 + time.time() - t_start:.0f}s total", flush=True)
 
 
