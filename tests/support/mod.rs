@@ -162,6 +162,7 @@ pub fn free_port() -> u16 {
 /// collector; brought down on drop, even when an assertion fails.
 pub struct Cluster {
     env: Vec<(String, String)>,
+    prefix: String,
     /// Pid files and logs.
     pub dir: PathBuf,
     /// `http://127.0.0.1:<port>` of the API.
@@ -191,7 +192,7 @@ impl Cluster {
                 ("MRTDOSE_REPLICAS".into(), replicas.to_string()),
                 ("MRTDOSE_LISTEN".into(), listen.clone()),
                 ("MRTDOSE_AMQP_PREFIX".into(), run_id.clone()),
-                ("MRTDOSE_STORE_PREFIX".into(), run_id),
+                ("MRTDOSE_STORE_PREFIX".into(), run_id.clone()),
                 ("MRTDOSE_RETRY_DELAY_MS".into(), "1000".into()),
                 ("MRTDOSE_OTLP_ENDPOINT".into(), format!("http://{otlp}")),
                 ("MRTDOSE_METRICS_INTERVAL_S".into(), "2".into()),
@@ -200,6 +201,7 @@ impl Cluster {
             ],
             dir: dir.to_path_buf(),
             endpoint: format!("http://{listen}"),
+            prefix: run_id,
         };
         cluster.script(&["up"]);
         cluster
@@ -252,5 +254,19 @@ impl Drop for Cluster {
             .arg("down")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .status();
+        // This run's queues go too: the broker outlives the test.
+        if let Ok(rt) = tokio::runtime::Runtime::new() {
+            let cfg = mrt_runtime::amqp::AmqpConfig {
+                url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+                prefix: self.prefix.clone(),
+                retry_delay_ms: 1000,
+                max_attempts: 3,
+            };
+            rt.block_on(async {
+                if let Ok(bus) = mrt_runtime::amqp::AmqpBus::connect(cfg).await {
+                    let _ = bus.delete_queues().await;
+                }
+            });
+        }
     }
 }
