@@ -183,7 +183,12 @@ impl StudyApi {
 
     /// Keeps the submitted files as `studies/<id>/raw/<path>` (write-once).
     async fn keep_raw(&self, study: &str, dir: &Path) -> Result<(), Status> {
-        for entry in walk(dir) {
+        for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+            let entry = entry.map_err(internal)?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let entry = entry.into_path();
             let rel = entry
                 .strip_prefix(dir)
                 .map_err(internal)?
@@ -251,27 +256,6 @@ impl mrt_pipeline::bus::Bus for NoBus {
     ) -> futures::future::BoxFuture<'_, Result<(), mrt_pipeline::bus::BusError>> {
         Box::pin(async { Err(mrt_pipeline::bus::BusError("read-only".into())) })
     }
-}
-
-/// Files under `dir`, sorted.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -387,29 +371,9 @@ impl StudyService for StudyApi {
                 "study {study}: the report stage has not run yet"
             )));
         }
-        let mut keys = vec![
-            key(&study, "report", "report.json"),
-            key(&study, "report", "report.html"),
-            key(&study, "dose", "dose_Gy.nii.gz"),
-        ];
-        for k in self
-            .store
-            .list(&format!("studies/{study}/segment"))
-            .await
-            .map_err(internal)?
-        {
-            if k.rsplit('/')
-                .next()
-                .is_some_and(|n| n.starts_with("labels_tp"))
-            {
-                keys.push(k);
-            }
-        }
+        let keys = self.store.result_keys(&study).await.map_err(internal)?;
         let mut chunks = Vec::new();
         for k in keys {
-            if !self.store.exists(&k).await.map_err(internal)? {
-                continue;
-            }
             let data = self.store.get(&k).await.map_err(internal)?;
             let name = k.rsplit('/').next().unwrap_or_default().to_string();
             if data.is_empty() {

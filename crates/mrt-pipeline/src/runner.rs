@@ -2,7 +2,7 @@
 //! them in one process (`mrtdose run`). A stage whose status marker exists is not run again: its
 //! recorded outcome is re-announced, so redelivery and re-runs are harmless.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -265,24 +265,10 @@ pub async fn run_embedded(
 
 /// Copies the user-facing files out of the store into `out`.
 async fn copy_results(store: &Store, study: &str, out: &Path) -> Result<(), PipelineError> {
-    let mut wanted: Vec<(String, PathBuf)> = vec![
-        (key(study, "report", "report.json"), out.join("report.json")),
-        (key(study, "report", "report.html"), out.join("report.html")),
-        (
-            key(study, "dose", "dose_Gy.nii.gz"),
-            out.join("dose_Gy.nii.gz"),
-        ),
-    ];
-    for k in store.list(&format!("studies/{study}/segment")).await? {
-        if let Some(name) = k.rsplit('/').next().filter(|n| n.starts_with("labels_tp")) {
-            wanted.push((k.clone(), out.join(name)));
-        }
-    }
-    for (k, path) in wanted {
-        if store.exists(&k).await? {
-            let bytes = store.get(&k).await?;
-            std::fs::write(&path, &bytes).map_err(|source| StoreError::Local { path, source })?;
-        }
+    for k in store.result_keys(study).await? {
+        let path = out.join(k.rsplit('/').next().unwrap_or_default());
+        let bytes = store.get(&k).await?;
+        std::fs::write(&path, &bytes).map_err(|source| StoreError::Local { path, source })?;
     }
     Ok(())
 }

@@ -219,6 +219,36 @@ impl Store {
         Ok(total)
     }
 
+    /// The keys of a study's user-facing results that exist, in a fixed order: `report.json`,
+    /// `report.html`, `dose_Gy.nii.gz`, then `labels_tpN.nii.gz` per time point. The embedded
+    /// runner copies these into `--out`; the services' `GetReport` streams them.
+    pub async fn result_keys(&self, study: &str) -> Result<Vec<String>, StoreError> {
+        let mut wanted = vec![
+            key(study, "report", "report.json"),
+            key(study, "report", "report.html"),
+            key(study, "dose", "dose_Gy.nii.gz"),
+        ];
+        let mut labels: Vec<String> = self
+            .list(&format!("studies/{study}/segment"))
+            .await?
+            .into_iter()
+            .filter(|k| {
+                k.rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.starts_with("labels_tp"))
+            })
+            .collect();
+        labels.sort();
+        wanted.extend(labels);
+        let mut found = Vec::with_capacity(wanted.len());
+        for k in wanted {
+            if self.exists(&k).await? {
+                found.push(k);
+            }
+        }
+        Ok(found)
+    }
+
     /// Uploads every file in `dir` as `studies/<study>/<stage>/<file name>` (write-once: a key
     /// that exists is kept, which is what a redelivered, deterministic stage wants); returns the
     /// bytes.

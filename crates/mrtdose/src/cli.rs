@@ -63,11 +63,9 @@ pub enum Command {
     Report(ReportArgs),
 }
 
-/// `mrtdose submit`.
+/// How to reach the services' API (shared by `submit`, `status` and `report`).
 #[derive(Debug, Args)]
-pub struct SubmitArgs {
-    /// Study directory.
-    pub study: PathBuf,
+pub struct ApiArgs {
     /// URL of the ingest service's gRPC API.
     #[arg(
         long,
@@ -75,6 +73,16 @@ pub struct SubmitArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     pub endpoint: String,
+}
+
+/// `mrtdose submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Study directory.
+    pub study: PathBuf,
+    /// Where the services' API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
     /// Wait until the report stage has run, printing the final status.
     #[arg(long)]
     pub wait: bool,
@@ -85,13 +93,9 @@ pub struct SubmitArgs {
 pub struct StatusArgs {
     /// Study id (as printed by `submit`); every study when absent.
     pub study_id: Option<String>,
-    /// URL of the ingest service's gRPC API.
-    #[arg(
-        long,
-        env = "MRTDOSE_ENDPOINT",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub endpoint: String,
+    /// Where the services' API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// `mrtdose report`.
@@ -102,13 +106,9 @@ pub struct ReportArgs {
     /// Directory for the files (created).
     #[arg(long, env = "MRTDOSE_OUT")]
     pub out: PathBuf,
-    /// URL of the ingest service's gRPC API.
-    #[arg(
-        long,
-        env = "MRTDOSE_ENDPOINT",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub endpoint: String,
+    /// Where the services' API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// `mrtdose evaluate`.

@@ -31,27 +31,21 @@ async fn connect(endpoint: &str) -> anyhow::Result<StudyServiceClient<Channel>> 
 /// Every file under `dir`, sorted, with its '/'-separated path relative to `dir`.
 fn files_of(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let p = e
-                .with_context(|| format!("reading {}", d.display()))?
-                .path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p
-                    .strip_prefix(dir)
-                    .context("path outside the study")?
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                out.push((p, rel));
-            }
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        if entry.file_type().is_dir() {
+            continue;
         }
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .context("path outside the study")?
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        out.push((entry.into_path(), rel));
     }
-    out.sort();
     Ok(out)
 }
 
@@ -120,7 +114,7 @@ pub fn submit(args: &SubmitArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let files = files_of(&args.study)?;
     anyhow::ensure!(!files.is_empty(), "{}: no files", args.study.display());
     runtime()?.block_on(async {
-        let mut client = connect(&args.endpoint).await?;
+        let mut client = connect(&args.api.endpoint).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let reader = tokio::spawn(async move {
             for (path, rel) in files {
@@ -170,7 +164,7 @@ pub fn submit(args: &SubmitArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 /// `mrtdose status`.
 pub fn status(args: &StatusArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let mut client = connect(&args.endpoint).await?;
+        let mut client = connect(&args.api.endpoint).await?;
         match &args.study_id {
             Some(id) => {
                 let s = client
@@ -201,7 +195,7 @@ pub fn report(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     runtime()?.block_on(async {
-        let mut client = connect(&args.endpoint).await?;
+        let mut client = connect(&args.api.endpoint).await?;
         let mut chunks = client
             .get_report(pb::GetReportRequest {
                 study_id: args.study_id.clone(),
