@@ -412,3 +412,28 @@ pub fn fit_auto(d: &TacData) -> Vec<Fit> {
     });
     fits
 }
+
+/// Whether the data show an uptake phase: some later activity exceeds the first by more than
+/// twice their combined standard deviation. A model without an uptake term (mono- or
+/// bi-exponential from injection) cannot describe such a rise.
+pub fn uptake_observed(d: &TacData) -> bool {
+    let (Some(&a0), Some(&s0)) = (d.activity_mbq.first(), d.sigma_mbq.first()) else {
+        return false;
+    };
+    d.activity_mbq
+        .iter()
+        .zip(&d.sigma_mbq)
+        .skip(1)
+        .any(|(&a, &s)| a - a0 > 2.0 * (s * s + s0 * s0).sqrt())
+}
+
+/// The fit to use when [`uptake_observed`]: the best AICc model with an uptake phase, or, when
+/// there are too few points for AICc to judge one (n = k + 1), the uptake-washout model fitted
+/// anyway. `None` when no uptake model converges.
+pub fn fit_with_uptake(d: &TacData, aicc_ranked: &[Fit]) -> Option<Fit> {
+    aicc_ranked
+        .iter()
+        .find(|f| f.model.has_uptake())
+        .cloned()
+        .or_else(|| fit_model(Model::UptakeWashout, d))
+}

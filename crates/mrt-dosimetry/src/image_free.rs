@@ -8,7 +8,7 @@ use mrt_reference::Sex;
 use serde::Serialize;
 
 use crate::bed::{self, Cumulative};
-use crate::fit::{fit_auto, fit_model, Fit, TacData};
+use crate::fit::{fit_auto, fit_model, fit_with_uptake, uptake_observed, Fit, TacData};
 use crate::input::{FitChoice, OrganInput, TacsInput};
 use crate::organ_dose::self_dose_gy;
 use crate::stp;
@@ -37,7 +37,8 @@ pub struct Candidate {
 pub struct FitReport {
     /// Model (for parametric fits and the trapezoid) or single-time-point method.
     pub model: String,
-    /// Why this model: `aicc`, `forced`, `only_model_supported`, `single_time_point`.
+    /// Why this model: `aicc`, `uptake_observed`, `forced`, `only_model_supported`,
+    /// `single_time_point`.
     pub selection: &'static str,
     /// Parameters by name.
     pub params: BTreeMap<String, f64>,
@@ -274,7 +275,42 @@ fn organ(
         }
         (FitChoice::Auto, _) => {
             let fits = fit_auto(&data);
-            if let Some(best) = fits.first().cloned() {
+            let with_uptake = uptake_observed(&data)
+                .then(|| fit_with_uptake(&data, &fits))
+                .flatten();
+            if let Some(f) = with_uptake {
+                let peak = o
+                    .activity_mbq
+                    .iter()
+                    .copied()
+                    .fold(f64::NEG_INFINITY, f64::max);
+                r.notes.push(format!(
+                    "activity rises after the first time point ({:.1} → {:.1} MBq, beyond twice its uncertainty): a model with an uptake phase is used, not one that starts at its maximum at injection{}",
+                    o.activity_mbq[0],
+                    peak,
+                    if f.aicc.is_none() {
+                        " (too few time points for AICc to compare it)"
+                    } else {
+                        ""
+                    }
+                ));
+                let mut candidates: Vec<Candidate> = std::iter::once(&f)
+                    .chain(fits.iter().filter(|g| g.model != f.model))
+                    .map(|g| Candidate {
+                        model: g.model,
+                        aicc: g.aicc,
+                        tia_mbq_h: g.tia_mbq_h,
+                    })
+                    .collect();
+                candidates.dedup_by_key(|c| c.model);
+                Ok((
+                    f.tia_mbq_h,
+                    f.tia_sd_mbq_h / f.tia_mbq_h,
+                    report_of(&f, "uptake_observed", candidates),
+                    Shape::Fit(f),
+                    "fit",
+                ))
+            } else if let Some(best) = fits.first().cloned() {
                 let candidates = fits
                     .iter()
                     .map(|f| Candidate {

@@ -37,6 +37,11 @@ impl Model {
         }
     }
 
+    /// Whether the model starts from zero at injection and rises (an uptake phase).
+    pub fn has_uptake(self) -> bool {
+        matches!(self, Model::UptakeWashout | Model::TriExponential)
+    }
+
     /// Parameter names, with units.
     pub fn parameter_names(self) -> &'static [&'static str] {
         match self {

@@ -65,6 +65,12 @@ pub struct SiteConfig {
     pub lesion_uptake_ratio: f64,
     /// Smallest lesion (mL); smaller hot clusters are noise. Default 2.
     pub lesion_min_ml: f64,
+    /// Each lesion is trimmed to its voxels above median + this × (lesion maximum − median).
+    /// Default 0.5.
+    pub lesion_edge_fraction: f64,
+    /// Segment each time point from the mean class probabilities of all registered time points'
+    /// CTs (the same organs, seen several times), instead of from its own CT alone. Default true.
+    pub fuse_timepoints: bool,
 }
 
 impl Default for SiteConfig {
@@ -85,6 +91,8 @@ impl Default for SiteConfig {
             exclude_liver_lesions: true,
             lesion_uptake_ratio: 2.5,
             lesion_min_ml: 2.0,
+            lesion_edge_fraction: 0.5,
+            fuse_timepoints: true,
         }
     }
 }

@@ -12,10 +12,11 @@
 pub mod canonical;
 pub mod card;
 pub mod error;
+pub mod fusion;
 pub mod postprocess;
 pub mod segmenter;
 pub mod window;
 
 pub use card::{ModelBundle, ModelCard};
 pub use error::SegmentError;
-pub use segmenter::{default_runtime_path, Device, Segmentation, Segmenter};
+pub use segmenter::{default_runtime_path, Device, Inferred, Segmentation, Segmenter};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use mrt_core::Volume;
+use mrt_core::{Grid, Volume};
 use ort::environment::Environment;
 use ort::ep::{ExecutionProvider, CUDA};
 use ort::session::Session;
@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::canonical::{check_hu, model_grid, model_input};
 use crate::card::ModelBundle;
 use crate::error::SegmentError;
+use crate::fusion::Probabilities;
 use crate::postprocess::{clean_up, labels_on_grid, OrganSummary};
 use crate::window::{sliding_window, Plan};
 
@@ -69,6 +70,17 @@ pub struct Segmenter {
     session: Mutex<Session>,
     provider: &'static str,
     batch: usize,
+}
+
+/// One CT's class probabilities on the model grid, before labelling.
+#[derive(Debug, Clone)]
+pub struct Inferred {
+    /// Softmax probabilities on the model grid.
+    pub probabilities: Probabilities,
+    /// HU check warnings.
+    pub notes: Vec<String>,
+    /// Seconds: canonicalise, infer.
+    pub seconds: [f64; 2],
 }
 
 /// One CT's segmentation.
@@ -171,10 +183,17 @@ impl Segmenter {
 
     /// Segments `ct` (HU, any orientation and spacing); labels come back on the CT's grid.
     pub fn segment(&self, ct: &Volume<f32>) -> Result<Segmentation, SegmentError> {
+        let inferred = self.infer(ct)?;
+        Ok(self.label(&inferred.probabilities, ct.grid(), &inferred))
+    }
+
+    /// The model's class probabilities for `ct` (HU, any orientation and spacing) on the model
+    /// grid: canonicalise and infer, no labels yet (see [`Segmenter::label`]).
+    pub fn infer(&self, ct: &Volume<f32>) -> Result<Inferred, SegmentError> {
         let card = &self.bundle.card;
         let t0 = Instant::now();
         let grid = model_grid(ct.grid(), card)?;
-        let mut notes = check_hu(ct)?;
+        let notes = check_hu(ct)?;
         let input = model_input(ct, &grid, card);
         let t1 = Instant::now();
         let channels = self.bundle.label_names.len();
@@ -211,21 +230,47 @@ impl Segmenter {
         let probs = sliding_window(&input, &plan, &mut infer)?;
         drop(session);
         let t2 = Instant::now();
-        let mut labels = labels_on_grid(&probs, &grid, channels, ct.grid());
+        Ok(Inferred {
+            probabilities: Probabilities {
+                grid,
+                channels,
+                data: probs,
+            },
+            notes,
+            seconds: [(t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64()],
+        })
+    }
+
+    /// Labels on `target` (a CT grid) from `probabilities` (this CT's own, as `inferred` holds
+    /// them, or fused with other time points'), then the clean-up.
+    pub fn label(
+        &self,
+        probabilities: &Probabilities,
+        target: &Grid,
+        inferred: &Inferred,
+    ) -> Segmentation {
+        let t2 = Instant::now();
+        let mut labels = labels_on_grid(
+            &probabilities.data,
+            &probabilities.grid,
+            probabilities.channels,
+            target,
+        );
         let (organs, clean_notes) = clean_up(&mut labels, &self.bundle.label_names);
+        let mut notes = inferred.notes.clone();
         notes.extend(clean_notes);
         let t3 = Instant::now();
-        Ok(Segmentation {
+        Segmentation {
             labels,
             organs,
             notes,
             provider: self.provider,
             seconds: [
-                (t1 - t0).as_secs_f64(),
-                (t2 - t1).as_secs_f64(),
+                inferred.seconds[0],
+                inferred.seconds[1],
                 (t3 - t2).as_secs_f64(),
             ],
-        })
+        }
     }
 }
 

@@ -68,7 +68,8 @@ impl Stage {
     pub fn inputs(self) -> &'static [Stage] {
         match self {
             Stage::Ingest => &[],
-            Stage::Register | Stage::Segment => &[Stage::Ingest],
+            Stage::Register => &[Stage::Ingest],
+            Stage::Segment => &[Stage::Ingest, Stage::Register],
             Stage::Quantify => &[Stage::Ingest, Stage::Register, Stage::Segment],
             Stage::Dose => &[
                 Stage::Ingest,

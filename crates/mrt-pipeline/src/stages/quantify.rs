@@ -191,6 +191,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                 &LesionOptions {
                     uptake_ratio: cfg.lesion_uptake_ratio,
                     min_volume_ml: cfg.lesion_min_ml,
+                    edge_fraction: cfg.lesion_edge_fraction,
                 },
             )
             .filter(|l| l.count > 0),

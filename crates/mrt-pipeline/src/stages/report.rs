@@ -330,7 +330,19 @@ pub fn run(
                 not_computed.push(format!("{name}: not found on any CT"));
                 continue;
             }
-            let present: Vec<f64> = volumes.iter().flatten().copied().collect();
+            // Fused labels agree across time points by construction: the QA compares each
+            // CT's own segmentation where fusion ran.
+            let present: Vec<f64> = q
+                .timepoints
+                .iter()
+                .zip(&volumes)
+                .filter_map(|(t, v)| {
+                    seg.as_ref()
+                        .and_then(|s| s.timepoints.iter().find(|s| s.index == t.index))
+                        .and_then(|s| s.unfused_volume_ml.get(name).copied())
+                        .or(*v)
+                })
+                .collect();
             let (lo, hi) = present
                 .iter()
                 .fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));

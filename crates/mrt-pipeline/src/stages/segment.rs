@@ -1,12 +1,20 @@
 //! Segment: organ labels on every time point's CT with the ONNX model, on each CT's own grid.
+//! With `fuse_timepoints` (the default), each time point's labels come from the mean of all
+//! registered time points' class probabilities, brought into its frame by the CT↔CT
+//! registration (`mrt_segment::fusion`); each time point's own, unfused volumes are kept for QA.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use mrt_core::{Grid, Transform};
 use mrt_io::nifti_io::{read_nifti, write_nifti};
+use mrt_segment::fusion::{fuse, Contribution, Probabilities};
 use mrt_segment::postprocess::OrganSummary;
+use mrt_segment::{Inferred, SegmentError};
 use serde::{Deserialize, Serialize};
 
 use super::ingest::StudyManifest;
+use super::register::RegistrationArtifact;
 use super::{io_err, read_json, write_json, Stage, StageContext, StageError};
 
 /// One time point's segmentation.
@@ -24,6 +32,18 @@ pub struct TimepointLabels {
     pub error: Option<String>,
     /// Seconds: canonicalise, infer, map back and clean up.
     pub seconds: Option<[f64; 3]>,
+    /// Time points whose probabilities were fused into these labels (this one included); empty
+    /// when the labels are this CT's alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fused_with: Vec<usize>,
+    /// Organ volumes (mL) of this CT's own segmentation, before fusion (model grid): what the
+    /// `organ_volume_change` QA compares across time points.
+    #[serde(
+        default,
+        rename = "unfused_volume_mL",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub unfused_volume_ml: BTreeMap<String, f64>,
 }
 
 /// `segment/segmentation.json`.
@@ -43,7 +63,8 @@ pub struct SegmentationArtifact {
     pub timepoints: Vec<TimepointLabels>,
 }
 
-/// Runs the stage: `work/ingest/` → `out/labels_tpN.nii.gz` and `out/segmentation.json`.
+/// Runs the stage: `work/ingest/` (and `work/register/` for fusion) → `out/labels_tpN.nii.gz`
+/// and `out/segmentation.json`.
 pub fn run(
     ctx: &StageContext,
     work: &Path,
@@ -55,32 +76,76 @@ pub fn run(
         .as_ref()
         .ok_or_else(|| StageError::Input("no segmentation model loaded".into()))?;
     let bundle = seg.bundle();
-    let mut timepoints = Vec::new();
+    let registration: Option<RegistrationArtifact> = if ctx.config.fuse_timepoints {
+        let path = work.join("register/registration.json");
+        path.exists().then(|| read_json(&path)).transpose()?
+    } else {
+        None
+    };
+    // 1. Every CT through the model.
+    let mut inferred: Vec<(usize, Grid, Result<Inferred, SegmentError>)> = Vec::new();
     for t in study.timepoints.iter().filter(|t| t.ct.is_some()) {
         let name = t.ct.as_deref().unwrap_or_default();
         let ct = read_nifti(&work.join("ingest").join(name))
             .map_err(io_err)?
             .volume;
-        let entry = match seg.segment(&ct) {
-            Ok(s) => {
-                let file = format!("labels_tp{}.nii.gz", t.index);
+        inferred.push((t.index, ct.grid().clone(), seg.infer(&ct)));
+    }
+    // 2. Registered time points (reference world → CT world), for fusion.
+    let registered: Vec<(usize, &Probabilities, &Transform)> = inferred
+        .iter()
+        .filter_map(|(index, _, r)| {
+            let p = &r.as_ref().ok()?.probabilities;
+            let t = registration.as_ref()?.of(*index)?;
+            Some((*index, p, t))
+        })
+        .collect();
+    // 3. Labels on each CT's grid, fused where registered.
+    let mut timepoints = Vec::new();
+    for (index, grid, result) in &inferred {
+        let entry = match result {
+            Ok(own) => {
+                let others = contributions(*index, &registered);
+                let (probabilities, fused_with) = if others.is_empty() {
+                    (None, Vec::new())
+                } else {
+                    let mut with: Vec<usize> = others.iter().map(|(i, _)| *i).collect();
+                    with.push(*index);
+                    with.sort_unstable();
+                    let parts: Vec<Contribution<'_>> = others.into_iter().map(|(_, c)| c).collect();
+                    (Some(fuse(&own.probabilities, &parts)), with)
+                };
+                let s = seg.label(
+                    probabilities.as_ref().unwrap_or(&own.probabilities),
+                    grid,
+                    own,
+                );
+                let file = format!("labels_tp{index}.nii.gz");
                 write_nifti(&out.join(&file), &s.labels).map_err(io_err)?;
                 TimepointLabels {
-                    index: t.index,
+                    index: *index,
                     labels: Some(file),
                     organs: s.organs,
                     notes: s.notes,
                     error: None,
                     seconds: Some(s.seconds),
+                    unfused_volume_ml: if fused_with.is_empty() {
+                        BTreeMap::new()
+                    } else {
+                        argmax_volumes_ml(&own.probabilities, &bundle.label_names)
+                    },
+                    fused_with,
                 }
             }
             Err(e) => TimepointLabels {
-                index: t.index,
+                index: *index,
                 labels: None,
                 organs: Vec::new(),
                 notes: Vec::new(),
                 error: Some(e.to_string()),
                 seconds: None,
+                fused_with: Vec::new(),
+                unfused_volume_ml: BTreeMap::new(),
             },
         };
         (ctx.tick)(Stage::Segment);
@@ -96,4 +161,51 @@ pub fn run(
     };
     write_json(&out.join("segmentation.json"), &artifact)?;
     Ok(artifact)
+}
+
+/// The other registered time points as seen from time point `own`: own CT world → reference
+/// world → their CT world. Empty when `own` is not registered.
+fn contributions<'a>(
+    own: usize,
+    registered: &[(usize, &'a Probabilities, &Transform)],
+) -> Vec<(usize, Contribution<'a>)> {
+    let Some(own_to_reference) = registered
+        .iter()
+        .find(|(i, _, _)| *i == own)
+        .and_then(|(_, _, t)| t.inverse().ok())
+    else {
+        return Vec::new();
+    };
+    registered
+        .iter()
+        .filter(|(i, _, _)| *i != own)
+        .map(|(i, p, t)| {
+            (
+                *i,
+                Contribution {
+                    probabilities: p,
+                    own_to_other: t.compose(&own_to_reference).to_affine(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Organ volumes (mL) of the per-voxel most probable class on the model grid.
+fn argmax_volumes_ml(p: &Probabilities, names: &[String]) -> BTreeMap<String, f64> {
+    let n = p.grid.len();
+    let mut counts = vec![0usize; p.channels];
+    for o in 0..n {
+        let best = (0..p.channels)
+            .max_by(|&a, &b| p.data[a * n + o].total_cmp(&p.data[b * n + o]))
+            .unwrap_or(0);
+        counts[best] += 1;
+    }
+    let ml = p.grid.voxel_volume_mm3() / 1000.0;
+    names
+        .iter()
+        .zip(counts)
+        .skip(1)
+        .map(|(name, c)| (name.clone(), c as f64 * ml))
+        .collect()
 }
