@@ -152,6 +152,31 @@ fn report_of(f: &Fit, selection: &'static str, candidates: Vec<Candidate>) -> Fi
     }
 }
 
+/// A compared fit as the report lists it.
+fn candidate_of(f: &Fit) -> Candidate {
+    Candidate {
+        model: f.model,
+        aicc: f.aicc,
+        tia_mbq_h: f.tia_mbq_h,
+    }
+}
+
+/// A parametric fit's outcome: TIA, its relative SD, the report, the dose-rate shape and the
+/// uncertainty component's key.
+fn fit_outcome(
+    f: Fit,
+    selection: &'static str,
+    candidates: Vec<Candidate>,
+) -> (f64, f64, FitReport, Shape, &'static str) {
+    (
+        f.tia_mbq_h,
+        f.tia_sd_mbq_h / f.tia_mbq_h,
+        report_of(&f, selection, candidates),
+        Shape::Fit(f),
+        "fit",
+    )
+}
+
 /// Dose-rate shape for the Lea–Catcheside integral.
 enum Shape {
     Fit(Fit),
@@ -294,49 +319,19 @@ fn organ(
                         ""
                     }
                 ));
-                let mut candidates: Vec<Candidate> = std::iter::once(&f)
+                let candidates = std::iter::once(&f)
                     .chain(fits.iter().filter(|g| g.model != f.model))
-                    .map(|g| Candidate {
-                        model: g.model,
-                        aicc: g.aicc,
-                        tia_mbq_h: g.tia_mbq_h,
-                    })
+                    .map(candidate_of)
                     .collect();
-                candidates.dedup_by_key(|c| c.model);
-                Ok((
-                    f.tia_mbq_h,
-                    f.tia_sd_mbq_h / f.tia_mbq_h,
-                    report_of(&f, "uptake_observed", candidates),
-                    Shape::Fit(f),
-                    "fit",
-                ))
+                Ok(fit_outcome(f, "uptake_observed", candidates))
             } else if let Some(best) = fits.first().cloned() {
-                let candidates = fits
-                    .iter()
-                    .map(|f| Candidate {
-                        model: f.model,
-                        aicc: f.aicc,
-                        tia_mbq_h: f.tia_mbq_h,
-                    })
-                    .collect();
-                Ok((
-                    best.tia_mbq_h,
-                    best.tia_sd_mbq_h / best.tia_mbq_h,
-                    report_of(&best, "aicc", candidates),
-                    Shape::Fit(best),
-                    "fit",
-                ))
+                let candidates = fits.iter().map(candidate_of).collect();
+                Ok(fit_outcome(best, "aicc", candidates))
             } else {
                 match fit_model(Model::MonoExponential, &data) {
                     Some(f) => {
                         r.notes.push(format!("{n} time points: too few for AICc model selection (needs k + 2); mono-exponential used"));
-                        Ok((
-                            f.tia_mbq_h,
-                            f.tia_sd_mbq_h / f.tia_mbq_h,
-                            report_of(&f, "only_model_supported", Vec::new()),
-                            Shape::Fit(f),
-                            "fit",
-                        ))
+                        Ok(fit_outcome(f, "only_model_supported", Vec::new()))
                     }
                     None => Err("mono-exponential fit failed".to_string()),
                 }
@@ -345,13 +340,7 @@ fn organ(
         (choice, _) => {
             let model = choice.model().expect("parametric choices name a model");
             match fit_model(model, &data) {
-                Some(f) => Ok((
-                    f.tia_mbq_h,
-                    f.tia_sd_mbq_h / f.tia_mbq_h,
-                    report_of(&f, "forced", Vec::new()),
-                    Shape::Fit(f),
-                    "fit",
-                )),
+                Some(f) => Ok(fit_outcome(f, "forced", Vec::new())),
                 None => Err(format!("{model:?} fit failed (singular or non-physical)")),
             }
         }
