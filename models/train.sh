@@ -4,8 +4,9 @@
 #   cargo build --release -p mrtdose     # builds target/release/mrtdose (the phantom generator)
 #   models/train.sh
 #
-# The shipped model is the result of three runs, replayed here: run 1 and run 2 (3000 steps from scratch),
-# run 3 (fine-tuning of the run-2 model, spleen/kidney-emphasised, best checkpoint by validation Dice).
+# The shipped model is the result of four runs, replayed here: run 1 and run 2 (3000 steps from scratch),
+# run 3 (fine-tuning of the run-2 model, spleen/kidney-emphasised, best checkpoint by validation Dice) and
+# run 4 (fine-tuning of the run-3 model with 20 more phantoms, left kidney weighted up, best checkpoint).
 #
 # Environment:
 #   MRTDOSE_BIN     phantom generator binary (default: target/release/mrtdose)
@@ -19,11 +20,16 @@
 #                     mkdir -p /tmp/run2; for f in model.onnx model-card.json; do
 #                       git show dfd1cd2:models/ct-organs/$f > /tmp/run2/$f; done
 #                     RUN3_INIT_ONNX=/tmp/run2/model.onnx models/train.sh
+#   RUN4_MINUTES    wall-clock budget of run 4 (default 48; lr schedule ends 4 minutes before)
+#   RUN4_INIT_ONNX  start run 4 from this existing model.onnx instead of running runs 1-3 (the run-3 model:
+#                     mkdir -p /tmp/run3; for f in model.onnx model-card.json; do
+#                       git show 0943cb2:models/ct-organs/$f > /tmp/run3/$f; done
+#                     RUN4_INIT_ONNX=/tmp/run3/model.onnx models/train.sh     # ~2 h in all
 #   THREADS         torch threads (default 2)
-# Wall time on 2 CPU cores shared with other work (as measured for the shipped model; an idle machine is faster):
+# Wall time on 2 CPU cores (as measured for the shipped model; runs 1-3 shared the cores with other work):
 # ~3 min venv, ~40 min data (phantoms ~14 min, then the dataset cache ~25 min, mostly the synthetic images),
-# run 1 ~27 min, run 2 ~65 min, run 3 90 min (its budget), ~5 min export + evaluation: about 4 h in all;
-# with RUN3_INIT_ONNX about 2 h 20 min.
+# run 1 ~27 min, run 2 ~65 min, run 3 90 min, run 4 48 min (their budgets), ~5 min export + evaluation:
+# about 5 h in all; with RUN4_INIT_ONNX about 1 h 40 min (phantoms, cache, run 4, evaluation).
 set -euo pipefail
 cd "$(dirname "$0")/.."          # repository root
 ROOT=$PWD
@@ -35,6 +41,8 @@ RUN2_STEPS=${RUN2_STEPS:-2000}
 MAX_MINUTES=${MAX_MINUTES:-100}
 RUN3_MINUTES=${RUN3_MINUTES:-90}
 RUN3_INIT_ONNX=${RUN3_INIT_ONNX:-}
+RUN4_MINUTES=${RUN4_MINUTES:-48}
+RUN4_INIT_ONNX=${RUN4_INIT_ONNX:-}
 THREADS=${THREADS:-2}
 SEED=1234
 CACHE=$M/.cache
@@ -69,29 +77,47 @@ $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_D
 #           liver:kidney_left:kidney_right:spleen 1:2:1.5:3, lr 5e-4 -> 2e-5 cosine over the RUN3_MINUTES budget,
 #           validation every 250 steps on 6 kept-out phantoms; the best checkpoint (mean Dice of the 4 organs)
 #           is exported.
-mkdir -p "$M/ct-organs" "$CACHE/ckpt" "$CACHE/ckpt2" "$CACHE/ckpt3"
+mkdir -p "$M/ct-organs" "$CACHE/ckpt" "$CACHE/ckpt2" "$CACHE/ckpt3" "$CACHE/ckpt4"
 LOG=$M/ct-organs/training-log.txt
-if [ -z "$RUN3_INIT_ONNX" ]; then
-  echo "# run 1" > "$LOG"
-  $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt" --steps 3000 --stop-step 1000 --seed $SEED \
-    --synth-prob 0.35 --threads "$THREADS" 2>&1 | tee -a "$LOG"
-  echo "# run 2" >> "$LOG"
-  $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt2" --steps 2000 --stop-step "$RUN2_STEPS" --seed $SEED \
-    --lr 1e-3 --lr-end 5e-5 --synth-prob 0.35 --fg-prob 0.8 --ce-weights 1,1,3,3,3 --init "$CACHE/ckpt/last.pt" \
-    --max-minutes "$MAX_MINUTES" --threads "$THREADS" 2>&1 | tee -a "$LOG"
-  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt2/last.pt" --out-dir "$CACHE/run2" --seed $SEED
-  RUN3_INIT_ONNX=$CACHE/run2/model.onnx
+if [ -z "$RUN4_INIT_ONNX" ]; then
+  if [ -z "$RUN3_INIT_ONNX" ]; then
+    echo "# run 1" > "$LOG"
+    $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt" --steps 3000 --stop-step 1000 --seed $SEED \
+      --synth-prob 0.35 --threads "$THREADS" 2>&1 | tee -a "$LOG"
+    echo "# run 2" >> "$LOG"
+    $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt2" --steps 2000 --stop-step "$RUN2_STEPS" --seed $SEED \
+      --lr 1e-3 --lr-end 5e-5 --synth-prob 0.35 --fg-prob 0.8 --ce-weights 1,1,3,3,3 --init "$CACHE/ckpt/last.pt" \
+      --max-minutes "$MAX_MINUTES" --threads "$THREADS" 2>&1 | tee -a "$LOG"
+    $PY "$M/train/export.py" --ckpt "$CACHE/ckpt2/last.pt" --out-dir "$CACHE/run2" --seed $SEED
+    RUN3_INIT_ONNX=$CACHE/run2/model.onnx
+  else
+    echo "# run 3 onwards, from $RUN3_INIT_ONNX" > "$LOG"
+  fi
+  echo "# run 3" >> "$LOG"
+  $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt3" --steps 6000 --seed $SEED \
+    --lr 5e-4 --lr-end 2e-5 --lr-minutes "$((RUN3_MINUTES - 4))" --max-minutes "$RUN3_MINUTES" \
+    --synth-prob 0.35 --fg-prob 0.85 --organ-sample-weights 1,2,1.5,3 --ce-weights 1,1,3,3,4 --dice-present \
+    --init-onnx "$RUN3_INIT_ONNX" --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start \
+    --threads "$THREADS" 2>&1 | tee -a "$LOG"
+  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt3/best.pt" --out-dir "$CACHE/run3" --seed $SEED
+  RUN4_INIT_ONNX=$CACHE/run3/model.onnx
 else
-  echo "# run 3 only, from $RUN3_INIT_ONNX" > "$LOG"
+  echo "# run 4 onwards, from $RUN4_INIT_ONNX" > "$LOG"
 fi
-echo "# run 3" >> "$LOG"
-$PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt3" --steps 6000 --seed $SEED \
-  --lr 5e-4 --lr-end 2e-5 --lr-minutes "$((RUN3_MINUTES - 4))" --max-minutes "$RUN3_MINUTES" \
-  --synth-prob 0.35 --fg-prob 0.85 --organ-sample-weights 1,2,1.5,3 --ce-weights 1,1,3,3,4 --dice-present \
-  --init-onnx "$RUN3_INIT_ONNX" --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start \
+#    Run 4: the run-3 model fine-tuned with 20 more training phantoms (small 100060-100079), left kidney chosen
+#           3x as often for organ-centred patches, lr 3e-4 -> 1e-5 cosine over the RUN4_MINUTES budget.
+"$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100060 20
+$PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_DIR" --out "$CACHE/data" \
+  --synth-per-template 8 --seed $SEED
+echo "# run 4" >> "$LOG"
+$PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt4" --steps 20000 --seed $SEED \
+  --lr 3e-4 --lr-end 1e-5 --lr-minutes "$((RUN4_MINUTES - 4))" --max-minutes "$RUN4_MINUTES" \
+  --synth-prob 0.35 --fg-prob 0.85 --organ-sample-weights 1,3,1.5,3 --ce-weights 1,1,3,3,4 --dice-present \
+  --init-onnx "$RUN4_INIT_ONNX" --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start \
   --threads "$THREADS" 2>&1 | tee -a "$LOG"
-$PY "$M/train/export.py" --ckpt "$CACHE/ckpt3/best.pt" --out-dir "$M/ct-organs" --seed $SEED \
-  --history "run 1 + run 2 (3000 steps from scratch), run 3 (fine-tuning, best checkpoint by validation Dice); see models/train.sh"
+$PY "$M/train/export.py" --ckpt "$CACHE/ckpt4/best.pt" --out-dir "$M/ct-organs" --seed $SEED \
+  --version 1.1.0 \
+  --history "run 1 + run 2 (3000 steps from scratch), runs 3-4 (fine-tuning, best checkpoint by validation Dice); see models/train.sh"
 echo "# Evaluation of the exported ONNX (train/evaluate.py, onnxruntime CPU, $THREADS threads; per-case Dice on the native CT grid)" >> "$LOG"
 $PY "$M/train/evaluate.py" --model-dir "$M/ct-organs" --phantoms "$CACHE/eval" \
   --real-ct "$ANATOMY_DIR/totalseg_s0009_ct.nii.gz" --real-labels "$ANATOMY_DIR/totalseg_s0009_labels.nii.gz" \

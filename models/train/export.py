@@ -31,6 +31,7 @@ def main():
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--command", default="models/train.sh")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--version", default="1.0.0", help="the card's model version (semantic)")
     ap.add_argument("--history", default=None, help="free text for the card's training.history (the runs that made it)")
     a = ap.parse_args()
     torch.set_num_threads(2)
@@ -64,7 +65,7 @@ def main():
     card = {
         "schema": "mrtdose.model-card.v1",
         "name": "mrtdose-ct-organs",
-        "version": "1.0.0",
+        "version": a.version,
         "onnx": "model.onnx",
         "sha256": sha256(onnx_path),
         "opset": 17,
