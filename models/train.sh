@@ -79,6 +79,15 @@ $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_D
 #           is exported.
 mkdir -p "$M/ct-organs" "$CACHE/ckpt" "$CACHE/ckpt2" "$CACHE/ckpt3" "$CACHE/ckpt4"
 LOG=$M/ct-organs/training-log.txt
+# Runs 3 and 4: fine-tuning of an exported model, best checkpoint by validation Dice; the cosine lr schedule
+# follows the wall clock and ends 4 minutes before the budget.
+# fine_tune OUT_DIR INIT_ONNX STEPS LR LR_END MINUTES ORGAN_SAMPLE_WEIGHTS
+fine_tune() {
+  $PY "$M/train/train.py" --cache "$CACHE/data" --out "$1" --init-onnx "$2" --steps "$3" --seed $SEED \
+    --lr "$4" --lr-end "$5" --lr-minutes "$(($6 - 4))" --max-minutes "$6" \
+    --synth-prob 0.35 --fg-prob 0.85 --organ-sample-weights "$7" --ce-weights 1,1,3,3,4 --dice-present \
+    --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start --threads "$THREADS" 2>&1 | tee -a "$LOG"
+}
 if [ -z "$RUN4_INIT_ONNX" ]; then
   if [ -z "$RUN3_INIT_ONNX" ]; then
     echo "# run 1" > "$LOG"
@@ -94,11 +103,7 @@ if [ -z "$RUN4_INIT_ONNX" ]; then
     echo "# run 3 onwards, from $RUN3_INIT_ONNX" > "$LOG"
   fi
   echo "# run 3" >> "$LOG"
-  $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt3" --steps 6000 --seed $SEED \
-    --lr 5e-4 --lr-end 2e-5 --lr-minutes "$((RUN3_MINUTES - 4))" --max-minutes "$RUN3_MINUTES" \
-    --synth-prob 0.35 --fg-prob 0.85 --organ-sample-weights 1,2,1.5,3 --ce-weights 1,1,3,3,4 --dice-present \
-    --init-onnx "$RUN3_INIT_ONNX" --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start \
-    --threads "$THREADS" 2>&1 | tee -a "$LOG"
+  fine_tune "$CACHE/ckpt3" "$RUN3_INIT_ONNX" 6000 5e-4 2e-5 "$RUN3_MINUTES" 1,2,1.5,3
   $PY "$M/train/export.py" --ckpt "$CACHE/ckpt3/best.pt" --out-dir "$CACHE/run3" --seed $SEED
   RUN4_INIT_ONNX=$CACHE/run3/model.onnx
 else
@@ -110,11 +115,7 @@ fi
 $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_DIR" --out "$CACHE/data" \
   --synth-per-template 8 --seed $SEED
 echo "# run 4" >> "$LOG"
-$PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt4" --steps 20000 --seed $SEED \
-  --lr 3e-4 --lr-end 1e-5 --lr-minutes "$((RUN4_MINUTES - 4))" --max-minutes "$RUN4_MINUTES" \
-  --synth-prob 0.35 --fg-prob 0.85 --organ-sample-weights 1,3,1.5,3 --ce-weights 1,1,3,3,4 --dice-present \
-  --init-onnx "$RUN4_INIT_ONNX" --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start \
-  --threads "$THREADS" 2>&1 | tee -a "$LOG"
+fine_tune "$CACHE/ckpt4" "$RUN4_INIT_ONNX" 20000 3e-4 1e-5 "$RUN4_MINUTES" 1,3,1.5,3
 $PY "$M/train/export.py" --ckpt "$CACHE/ckpt4/best.pt" --out-dir "$M/ct-organs" --seed $SEED \
   --version 1.1.0 \
   --history "run 1 + run 2 (3000 steps from scratch), runs 3-4 (fine-tuning, best checkpoint by validation Dice); see models/train.sh"
