@@ -116,6 +116,10 @@ fn main() {
 }
 
 fn report(preset: &str, n: u64, first: u64, dice: &[Vec<f64>], organs: &[(f32, &str)]) {
+    if n == 0 {
+        println!("{preset}: no phantoms asked for");
+        return;
+    }
     println!("{preset}: {n} phantoms (seeds {first}-{})", first + n - 1);
     for (i, (_, name)) in organs.iter().enumerate() {
         let d = &dice[i];
