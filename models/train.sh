@@ -24,7 +24,7 @@
 #   RUN4_INIT_ONNX  start run 4 from this existing model.onnx instead of running runs 1-3 (the run-3 model:
 #                     mkdir -p /tmp/run3; for f in model.onnx model-card.json; do
 #                       git show 0943cb2:models/ct-organs/$f > /tmp/run3/$f; done
-#                     RUN4_INIT_ONNX=/tmp/run3/model.onnx models/train.sh     # ~2 h in all
+#                     RUN4_INIT_ONNX=/tmp/run3/model.onnx models/train.sh     # ~1 h 40 min in all
 #   THREADS         torch threads (default 2)
 # Wall time on 2 CPU cores (as measured for the shipped model; runs 1-3 shared the cores with other work):
 # ~3 min venv, ~40 min data (phantoms ~14 min, then the dataset cache ~25 min, mostly the synthetic images),
