@@ -2,7 +2,6 @@
 //! world extent (any orientation or spacing in), padded to the card's size multiple; intensities
 //! checked for being HU and normalised as the card says.
 
-use mrt_core::linalg;
 use mrt_core::{resample, Grid, Interpolation, Volume};
 
 use crate::card::ModelCard;
@@ -51,8 +50,11 @@ pub fn check_hu(ct: &Volume<f32>) -> Result<Vec<String>, SegmentError> {
     Ok(warnings)
 }
 
-/// The model grid for `ct`: axis-aligned (identity direction, LPS), the card's spacing, covering
-/// the CT's world bounding box, each dimension a multiple of the card's `size_multiple`.
+/// The model grid for `ct`, as the model card's contract (models/README.md) lays it out:
+/// axis-aligned (identity direction, LPS), the card's spacing, starting at the CT's lowest world
+/// corner (x right→left, y anterior→posterior, z feet→head) with round(extent / spacing) voxels
+/// per axis, then padded *at the end* to a multiple of the card's `size_multiple` and to at least
+/// the patch. The padding lies outside the CT and is read as air.
 pub fn model_grid(ct: &Grid, card: &ModelCard) -> Result<Grid, SegmentError> {
     let mut lo = [f64::INFINITY; 3];
     let mut hi = [f64::NEG_INFINITY; 3];
@@ -72,9 +74,11 @@ pub fn model_grid(ct: &Grid, card: &ModelCard) -> Result<Grid, SegmentError> {
     }
     let m = card.size_multiple.max(1);
     let spacing = card.input.spacing_mm;
+    // patch_size is [D, H, W] = [z, y, x]
+    let patch_xyz = [card.patch_size[2], card.patch_size[1], card.patch_size[0]];
     let mut dims = [0usize; 3];
     for a in 0..3 {
-        let n = ((hi[a] - lo[a]) / spacing[a]).ceil() as usize;
+        let n = ((hi[a] - lo[a]) / spacing[a]).round().max(1.0) as usize;
         if n < m {
             return Err(SegmentError::Ct(format!(
                 "field of view {:.0} mm along {} is below the model's minimum of {:.0} mm ({m} voxels of {} mm)",
@@ -84,10 +88,9 @@ pub fn model_grid(ct: &Grid, card: &ModelCard) -> Result<Grid, SegmentError> {
                 spacing[a]
             )));
         }
-        dims[a] = n.div_ceil(m) * m;
+        dims[a] = (n.div_ceil(m) * m).max(patch_xyz[a]);
     }
-    let centre = linalg::scale(linalg::add(lo, hi), 0.5);
-    let origin = [0, 1, 2].map(|a| centre[a] - (dims[a] as f64 - 1.0) / 2.0 * spacing[a]);
+    let origin = [0, 1, 2].map(|a| lo[a] + spacing[a] / 2.0);
     Grid::axis_aligned(dims, spacing, origin)
         .map_err(|e| SegmentError::Ct(format!("model grid: {e}")))
 }
@@ -102,4 +105,47 @@ pub fn model_input(ct: &Volume<f32>, grid: &Grid, card: &ModelCard) -> Vec<f32> 
         .iter()
         .map(|&v| (v.clamp(lo, hi) - i.subtract) / i.divide)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(patch: [usize; 3]) -> ModelCard {
+        serde_json::from_value(serde_json::json!({
+            "schema": "mrtdose.model-card.v1", "name": "t", "version": "0", "onnx": "m.onnx",
+            "sha256": "", "labels": {"0": "background"},
+            "input": {"name": "ct", "layout": "NCDHW", "orientation": "LPS", "spacing_mm": [3.0, 3.0, 3.0]},
+            "output": {"name": "logits", "layout": "NCDHW", "kind": "logits"},
+            "intensity": {"clip_hu": [-250.0, 350.0], "subtract": 50.0, "divide": 150.0},
+            "patch_size": patch, "overlap": 0.5, "size_multiple": 16
+        }))
+        .expect("card")
+    }
+
+    #[test]
+    fn a_ct_on_the_model_spacing_keeps_its_voxels_and_is_padded_at_the_end() {
+        // 3 mm LPS CT of 128 × 128 × 100: the model grid starts at the CT's first voxel, so model
+        // voxel (i, j, k) is CT voxel (i, j, k), and z is padded at the head end to 112.
+        let ct = Grid::axis_aligned([128, 128, 100], [3.0; 3], [-190.5, -150.0, -400.0]).unwrap();
+        let g = model_grid(&ct, &card([80, 80, 80])).unwrap();
+        assert_eq!(g.dims, [128, 128, 112]);
+        assert_eq!(g.index_to_world([0.0; 3]), ct.index_to_world([0.0; 3]));
+    }
+
+    #[test]
+    fn a_flipped_ct_starts_at_its_lowest_world_corner_and_a_small_one_is_padded_to_the_patch() {
+        // x stored right-to-left reversed (direction −x): the model grid still starts at the lowest
+        // x; 60 voxels along y are padded to the 80-voxel patch.
+        let ct = Grid::new(
+            [64, 60, 50],
+            [3.0; 3],
+            [0.0, 0.0, 0.0],
+            [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        )
+        .unwrap();
+        let g = model_grid(&ct, &card([48, 80, 64])).unwrap();
+        assert_eq!(g.dims, [64, 80, 64]);
+        assert_eq!(g.index_to_world([0.0; 3]), [-63.0 * 3.0, 0.0, 0.0]);
+    }
 }

@@ -3,18 +3,20 @@
 
 use crate::error::SegmentError;
 
-/// Patch origins along one axis of length `n` for patch length `p` and `overlap`.
+/// Patch origins along one axis of length `n` for patch length `p` and `overlap`, as the model
+/// card's contract says: every `round(p · (1 − overlap))` voxels from 0, and a last window aligned
+/// with the end of the axis.
 pub fn positions(n: usize, p: usize, overlap: f64) -> Vec<usize> {
     if n <= p {
         return vec![0];
     }
     let stride = ((p as f64 * (1.0 - overlap)).round() as usize).max(1);
     let last = n - p;
-    let steps = last.div_ceil(stride);
-    // Spread the windows evenly so the last one ends at the border.
-    (0..=steps)
-        .map(|s| ((s as f64 * last as f64 / steps as f64).round()) as usize)
-        .collect()
+    let mut out: Vec<usize> = (0..=last).step_by(stride).collect();
+    if out.last() != Some(&last) {
+        out.push(last);
+    }
+    out
 }
 
 /// Gaussian importance map over a patch `[pw, ph, pd]` (σ = size/8, as nnU-Net), W fastest.
@@ -171,6 +173,16 @@ mod tests {
         let p = positions(200, 96, 0.5);
         assert_eq!((p[0], *p.last().expect("some")), (0, 104));
         assert!(p.windows(2).all(|w| w[1] - w[0] <= 48));
+    }
+
+    #[test]
+    fn windows_step_from_the_start_as_the_model_card_contract_says() {
+        // models/README.md: step round(p · (1 − overlap)) from 0, last window at the end
+        // (Python: list(range(0, n - p + 1, step)) + [n - p] when missing).
+        assert_eq!(positions(112, 80, 0.5), vec![0, 32]);
+        assert_eq!(positions(128, 80, 0.5), vec![0, 40, 48]);
+        assert_eq!(positions(128, 80, 0.75), vec![0, 20, 40, 48]);
+        assert_eq!(positions(160, 80, 0.5), vec![0, 40, 80]);
     }
 
     #[test]
