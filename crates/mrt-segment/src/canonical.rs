@@ -127,8 +127,9 @@ mod tests {
     fn a_ct_on_the_model_spacing_keeps_its_voxels_and_is_padded_at_the_end() {
         // 3 mm LPS CT of 128 × 128 × 100: the model grid starts at the CT's first voxel, so model
         // voxel (i, j, k) is CT voxel (i, j, k), and z is padded at the head end to 112.
-        let ct = Grid::axis_aligned([128, 128, 100], [3.0; 3], [-190.5, -150.0, -400.0]).unwrap();
-        let g = model_grid(&ct, &card([80, 80, 80])).unwrap();
+        let ct =
+            Grid::axis_aligned([128, 128, 100], [3.0; 3], [-190.5, -150.0, -400.0]).expect("grid");
+        let g = model_grid(&ct, &card([80, 80, 80])).expect("grid");
         assert_eq!(g.dims, [128, 128, 112]);
         assert_eq!(g.index_to_world([0.0; 3]), ct.index_to_world([0.0; 3]));
     }
@@ -143,8 +144,8 @@ mod tests {
             [0.0, 0.0, 0.0],
             [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
         )
-        .unwrap();
-        let g = model_grid(&ct, &card([48, 80, 64])).unwrap();
+        .expect("grid");
+        let g = model_grid(&ct, &card([48, 80, 64])).expect("grid");
         assert_eq!(g.dims, [64, 80, 64]);
         assert_eq!(g.index_to_world([0.0; 3]), [-63.0 * 3.0, 0.0, 0.0]);
     }
