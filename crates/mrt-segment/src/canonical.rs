@@ -1,5 +1,6 @@
 //! The CT in the model's frame: an axis-aligned LPS grid at the card's spacing covering the CT's
-//! world extent (any orientation or spacing in), padded to the card's size multiple; intensities
+//! world extent (any orientation or spacing in), from its lowest corner, padded at the end to the
+//! card's size multiple and to at least the patch; intensities
 //! checked for being HU and normalised as the card says.
 
 use mrt_core::{resample, Grid, Interpolation, Volume};
