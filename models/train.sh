@@ -4,9 +4,11 @@
 #   cargo build --release -p mrtdose     # builds target/release/mrtdose (the phantom generator)
 #   models/train.sh
 #
-# The shipped model is the result of four runs, replayed here: run 1 and run 2 (3000 steps from scratch),
-# run 3 (fine-tuning of the run-2 model, spleen/kidney-emphasised, best checkpoint by validation Dice) and
-# run 4 (fine-tuning of the run-3 model with 20 more phantoms, left kidney weighted up, best checkpoint).
+# The shipped model is the result of five runs, replayed here: run 1 and run 2 (3000 steps from scratch),
+# run 3 (fine-tuning of the run-2 model, spleen/kidney-emphasised, best checkpoint by validation Dice),
+# run 4 (fine-tuning of the run-3 model with 20 more phantoms, left kidney weighted up, best checkpoint; shipped
+# as version 1.1.0) and run 6 (fine-tuning of the run-4 model on more varied data: 24 more phantoms, half again
+# as many synthetic images; version 1.2.0). Run 5 was tried and not kept (models/README.md).
 #
 # Environment:
 #   MRTDOSE_BIN     phantom generator binary (default: target/release/mrtdose)
@@ -25,11 +27,18 @@
 #                     mkdir -p /tmp/run3; for f in model.onnx model-card.json; do
 #                       git show 0943cb2:models/ct-organs/$f > /tmp/run3/$f; done
 #                     RUN4_INIT_ONNX=/tmp/run3/model.onnx models/train.sh     # ~1 h 40 min in all
+#   RUN6_MINUTES    wall-clock budget of run 6 (default 64; lr schedule ends 4 minutes before)
+#   RUN6_INIT_ONNX  start run 6 from this existing model.onnx instead of running runs 1-4 (the run-4 model,
+#                   version 1.1.0:
+#                     mkdir -p /tmp/run4; for f in model.onnx model-card.json; do
+#                       git show 5fb4546:models/ct-organs/$f > /tmp/run4/$f; done
+#                     RUN6_INIT_ONNX=/tmp/run4/model.onnx models/train.sh     # ~1 h 45 min in all
 #   THREADS         torch threads (default 2)
 # Wall time on 2 CPU cores (as measured for the shipped model; runs 1-3 shared the cores with other work):
 # ~3 min venv, ~40 min data (phantoms ~14 min, then the dataset cache ~25 min, mostly the synthetic images),
-# run 1 ~27 min, run 2 ~65 min, run 3 90 min, run 4 48 min (their budgets), ~5 min export + evaluation:
-# about 5 h in all; with RUN4_INIT_ONNX about 1 h 40 min (phantoms, cache, run 4, evaluation).
+# run 1 ~27 min, run 2 ~65 min, run 3 90 min, run 4 48 min, run 6 64 min (their budgets),
+# ~5 min export + evaluation: about 6 h in all; with RUN6_INIT_ONNX about 1 h 45 min (venv, phantoms ~8 min, cache ~17 min,
+# run 6, evaluation) on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."          # repository root
 ROOT=$PWD
@@ -43,6 +52,8 @@ RUN3_MINUTES=${RUN3_MINUTES:-90}
 RUN3_INIT_ONNX=${RUN3_INIT_ONNX:-}
 RUN4_MINUTES=${RUN4_MINUTES:-48}
 RUN4_INIT_ONNX=${RUN4_INIT_ONNX:-}
+RUN6_MINUTES=${RUN6_MINUTES:-64}
+RUN6_INIT_ONNX=${RUN6_INIT_ONNX:-}
 THREADS=${THREADS:-2}
 SEED=1234
 CACHE=$M/.cache
@@ -77,48 +88,64 @@ $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_D
 #           liver:kidney_left:kidney_right:spleen 1:2:1.5:3, lr 5e-4 -> 2e-5 cosine over the RUN3_MINUTES budget,
 #           validation every 250 steps on 6 kept-out phantoms; the best checkpoint (mean Dice of the 4 organs)
 #           is exported.
-mkdir -p "$M/ct-organs" "$CACHE/ckpt" "$CACHE/ckpt2" "$CACHE/ckpt3" "$CACHE/ckpt4"
+mkdir -p "$M/ct-organs" "$CACHE/ckpt" "$CACHE/ckpt2" "$CACHE/ckpt3" "$CACHE/ckpt4" "$CACHE/ckpt6"
 LOG=$M/ct-organs/training-log.txt
 # Runs 3 and 4: fine-tuning of an exported model, best checkpoint by validation Dice; the cosine lr schedule
 # follows the wall clock and ends 4 minutes before the budget.
-# fine_tune OUT_DIR INIT_ONNX STEPS LR LR_END MINUTES ORGAN_SAMPLE_WEIGHTS
+# fine_tune OUT_DIR INIT_ONNX STEPS LR LR_END MINUTES ORGAN_SAMPLE_WEIGHTS [SEED [SYNTH_PROB]]
 fine_tune() {
-  $PY "$M/train/train.py" --cache "$CACHE/data" --out "$1" --init-onnx "$2" --steps "$3" --seed $SEED \
+  $PY "$M/train/train.py" --cache "$CACHE/data" --out "$1" --init-onnx "$2" --steps "$3" --seed "${8:-$SEED}" \
     --lr "$4" --lr-end "$5" --lr-minutes "$(($6 - 4))" --max-minutes "$6" \
-    --synth-prob 0.35 --fg-prob 0.85 --organ-sample-weights "$7" --ce-weights 1,1,3,3,4 --dice-present \
+    --synth-prob "${9:-0.35}" --fg-prob 0.85 --organ-sample-weights "$7" --ce-weights 1,1,3,3,4 --dice-present \
     --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start --threads "$THREADS" 2>&1 | tee -a "$LOG"
 }
-if [ -z "$RUN4_INIT_ONNX" ]; then
-  if [ -z "$RUN3_INIT_ONNX" ]; then
-    echo "# run 1" > "$LOG"
-    $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt" --steps 3000 --stop-step 1000 --seed $SEED \
-      --synth-prob 0.35 --threads "$THREADS" 2>&1 | tee -a "$LOG"
-    echo "# run 2" >> "$LOG"
-    $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt2" --steps 2000 --stop-step "$RUN2_STEPS" --seed $SEED \
-      --lr 1e-3 --lr-end 5e-5 --synth-prob 0.35 --fg-prob 0.8 --ce-weights 1,1,3,3,3 --init "$CACHE/ckpt/last.pt" \
-      --max-minutes "$MAX_MINUTES" --threads "$THREADS" 2>&1 | tee -a "$LOG"
-    $PY "$M/train/export.py" --ckpt "$CACHE/ckpt2/last.pt" --out-dir "$CACHE/run2" --seed $SEED
-    RUN3_INIT_ONNX=$CACHE/run2/model.onnx
+if [ -z "$RUN6_INIT_ONNX" ]; then
+  if [ -z "$RUN4_INIT_ONNX" ]; then
+    if [ -z "$RUN3_INIT_ONNX" ]; then
+      echo "# run 1" > "$LOG"
+      $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt" --steps 3000 --stop-step 1000 --seed $SEED \
+        --synth-prob 0.35 --threads "$THREADS" 2>&1 | tee -a "$LOG"
+      echo "# run 2" >> "$LOG"
+      $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt2" --steps 2000 --stop-step "$RUN2_STEPS" --seed $SEED \
+        --lr 1e-3 --lr-end 5e-5 --synth-prob 0.35 --fg-prob 0.8 --ce-weights 1,1,3,3,3 --init "$CACHE/ckpt/last.pt" \
+        --max-minutes "$MAX_MINUTES" --threads "$THREADS" 2>&1 | tee -a "$LOG"
+      $PY "$M/train/export.py" --ckpt "$CACHE/ckpt2/last.pt" --out-dir "$CACHE/run2" --seed $SEED
+      RUN3_INIT_ONNX=$CACHE/run2/model.onnx
+    else
+      echo "# run 3 onwards, from $RUN3_INIT_ONNX" > "$LOG"
+    fi
+    echo "# run 3" >> "$LOG"
+    fine_tune "$CACHE/ckpt3" "$RUN3_INIT_ONNX" 6000 5e-4 2e-5 "$RUN3_MINUTES" 1,2,1.5,3
+    $PY "$M/train/export.py" --ckpt "$CACHE/ckpt3/best.pt" --out-dir "$CACHE/run3" --seed $SEED
+    RUN4_INIT_ONNX=$CACHE/run3/model.onnx
   else
-    echo "# run 3 onwards, from $RUN3_INIT_ONNX" > "$LOG"
+    echo "# run 4 onwards, from $RUN4_INIT_ONNX" > "$LOG"
   fi
-  echo "# run 3" >> "$LOG"
-  fine_tune "$CACHE/ckpt3" "$RUN3_INIT_ONNX" 6000 5e-4 2e-5 "$RUN3_MINUTES" 1,2,1.5,3
-  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt3/best.pt" --out-dir "$CACHE/run3" --seed $SEED
-  RUN4_INIT_ONNX=$CACHE/run3/model.onnx
+  #    Run 4: the run-3 model fine-tuned with 20 more training phantoms (small 100060-100079), left kidney chosen
+  #           3x as often for organ-centred patches, lr 3e-4 -> 1e-5 cosine over the RUN4_MINUTES budget.
+  "$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100060 20
+  $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_DIR" --out "$CACHE/data" \
+    --synth-per-template 8 --seed $SEED
+  echo "# run 4" >> "$LOG"
+  fine_tune "$CACHE/ckpt4" "$RUN4_INIT_ONNX" 20000 3e-4 1e-5 "$RUN4_MINUTES" 1,3,1.5,3
+  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt4/best.pt" --out-dir "$CACHE/run4" --seed $SEED --version 1.1.0
+  RUN6_INIT_ONNX=$CACHE/run4/model.onnx
 else
-  echo "# run 4 onwards, from $RUN4_INIT_ONNX" > "$LOG"
+  echo "# run 6, from $RUN6_INIT_ONNX (the log of runs 1-4 is in git history: git show 5fb4546:models/ct-organs/training-log.txt)" > "$LOG"
 fi
-#    Run 4: the run-3 model fine-tuned with 20 more training phantoms (small 100060-100079), left kidney chosen
-#           3x as often for organ-centred patches, lr 3e-4 -> 1e-5 cosine over the RUN4_MINUTES budget.
-"$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100060 20
+#    Run 6: the run-4 model (version 1.1.0) fine-tuned on more varied data: 20 more small phantoms (100080-100099),
+#           8 more clinical ones (200006-200013) and 12 instead of 8 synthetic images per real label map, sampled
+#           with probability 0.45; seed 1236, lr 2e-4 -> 1e-5 cosine over the RUN6_MINUTES budget (run 5, a second
+#           cycle on run 4's data alone, was not kept; see models/README.md).
+"$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100060 40     # run 4's 20 (present unless RUN6_INIT_ONNX) + 20 new
+"$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200006 8
 $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_DIR" --out "$CACHE/data" \
-  --synth-per-template 8 --seed $SEED
-echo "# run 4" >> "$LOG"
-fine_tune "$CACHE/ckpt4" "$RUN4_INIT_ONNX" 20000 3e-4 1e-5 "$RUN4_MINUTES" 1,3,1.5,3
-$PY "$M/train/export.py" --ckpt "$CACHE/ckpt4/best.pt" --out-dir "$M/ct-organs" --seed $SEED \
-  --version 1.1.0 \
-  --history "run 1 + run 2 (3000 steps from scratch), runs 3-4 (fine-tuning, best checkpoint by validation Dice); see models/train.sh"
+  --synth-per-template 12 --seed $SEED
+echo "# run 6" >> "$LOG"
+fine_tune "$CACHE/ckpt6" "$RUN6_INIT_ONNX" 20000 2e-4 1e-5 "$RUN6_MINUTES" 1,3,1.5,3 1236 0.45
+$PY "$M/train/export.py" --ckpt "$CACHE/ckpt6/best.pt" --out-dir "$M/ct-organs" --seed 1236 \
+  --version 1.2.0 \
+  --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4 and 6 (fine-tuning; run 5 not kept); see models/train.sh"
 echo "# Evaluation of the exported ONNX (train/evaluate.py, onnxruntime CPU, $THREADS threads; per-case Dice on the native CT grid)" >> "$LOG"
 $PY "$M/train/evaluate.py" --model-dir "$M/ct-organs" --phantoms "$CACHE/eval" \
   --real-ct "$ANATOMY_DIR/totalseg_s0009_ct.nii.gz" --real-labels "$ANATOMY_DIR/totalseg_s0009_labels.nii.gz" \
