@@ -79,10 +79,16 @@ def resample_labels(lab, spacing, target=SPACING_MM, out_shape=None, n=NUM_CLASS
         out_shape = grid_shape(lab.shape, spacing, target)
     if tuple(out_shape) == tuple(lab.shape):
         return lab.copy()
+    channels = (resample((lab == c).astype(np.float32), spacing, target, order=1, out_shape=out_shape) for c in range(n))
+    return argmax_channels(channels, out_shape)
+
+
+def argmax_channels(channels, shape):
+    """Label of the largest channel per voxel; `channels` is an iterable of arrays of `shape`, consumed one at a
+    time (so a generator keeps one resampled channel in memory). Ties go to the lower label (strict `>`)."""
     best = None
-    out = np.zeros(out_shape, np.uint8)
-    for c in range(n):
-        p = resample((lab == c).astype(np.float32), spacing, target, order=1, out_shape=out_shape)
+    out = np.zeros(shape, np.uint8)
+    for c, p in enumerate(channels):
         if best is None:
             best = p
         else:

@@ -22,7 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import ORGANS, TOTALSEG_TO_MODEL, dice, grid_shape, phantom_labels_to_model, resample, sliding_window, to_lps_zyx  # noqa: E402
+from common import ORGANS, argmax_channels, TOTALSEG_TO_MODEL, dice, grid_shape, phantom_labels_to_model, resample, sliding_window, to_lps_zyx  # noqa: E402
 
 
 class Model:
@@ -57,16 +57,9 @@ class Model:
         prob = prob[:, : shape[0], : shape[1], : shape[2]]
         t2 = time.time()
         # back to the native grid: trilinear probabilities, argmax
-        best = None
-        lab = np.zeros(ct.shape, np.uint8)
-        for c in range(prob.shape[0]):
-            p = resample(prob[c], [self.sp] * 3, 1.0, order=1, out_shape=ct.shape) if tuple(shape) != ct.shape else prob[c]
-            if best is None:
-                best = p
-            else:
-                m = p > best
-                lab[m] = c
-                best = np.maximum(best, p)
+        channels = (resample(prob[c], [self.sp] * 3, 1.0, order=1, out_shape=ct.shape) if tuple(shape) != ct.shape
+                    else prob[c] for c in range(prob.shape[0]))
+        lab = argmax_channels(channels, ct.shape)
         t3 = time.time()
         return lab, {"preprocess_s": t1 - t0, "network_s": t2 - t1, "postprocess_s": t3 - t2, "total_s": t3 - t0,
                      "model_grid": list(x.shape)}

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import ORGANS, NUM_CLASSES, dice, grid_shape, phantom_labels_to_model, resample, to_lps_zyx  # noqa: E402
+from common import ORGANS, NUM_CLASSES, argmax_channels, dice, grid_shape, phantom_labels_to_model, resample, to_lps_zyx  # noqa: E402
 
 
 def fraction_on_grid(mask, shape):
@@ -40,16 +40,9 @@ def ceiling(lab_path, spacing_mm):
     truth, sp, _ = to_lps_zyx(li, np.asarray(li.dataobj).astype(np.int32))
     truth = phantom_labels_to_model(truth)
     shape = grid_shape(truth.shape, sp, spacing_mm)
-    best, pred = None, np.zeros(truth.shape, np.uint8)
-    for c in range(NUM_CLASSES):
-        frac = fraction_on_grid(truth == c, shape)
-        p = resample(frac, [spacing_mm] * 3, 1.0, order=1, out_shape=truth.shape)
-        if best is None:
-            best = p
-        else:
-            m = p > best
-            pred[m] = c
-            best = np.maximum(best, p)
+    channels = (resample(fraction_on_grid(truth == c, shape), [spacing_mm] * 3, 1.0, order=1, out_shape=truth.shape)
+                for c in range(NUM_CLASSES))
+    pred = argmax_channels(channels, truth.shape)
     return {o: dice(pred == k, truth == k) for k, o in enumerate(ORGANS, 1) if (truth == k).any()}
 
 
