@@ -13,6 +13,7 @@ pub mod input;
 pub mod lesions;
 pub mod organ_dose;
 pub mod quantify;
+pub mod residual;
 pub mod stp;
 pub mod tac;
 pub mod voxel;

@@ -71,6 +71,14 @@ pub struct SiteConfig {
     /// Segment each time point from the mean class probabilities of all registered time points'
     /// CTs (the same organs, seen several times), instead of from its own CT alone. Default true.
     pub fuse_timepoints: bool,
+    /// An organ's SPECT contradicts its mask where the GTM residual, smoothed at the PSF's scale,
+    /// departs from the organ's fitted concentration by more than this fraction of it (bowel or
+    /// a cyst in a kidney mask: colder; a neighbouring organ: hotter). Default 0.35.
+    pub uptake_mismatch_fraction: f64,
+    /// Flag an organ when such a cluster holds at least this share (%) of the organ's volume at
+    /// any time point: cold tissue of that share inflates the organ's mass, and so lowers its
+    /// dose, by about as much. Default 5.
+    pub uptake_mismatch_min_percent: f64,
 }
 
 impl Default for SiteConfig {
@@ -93,6 +101,8 @@ impl Default for SiteConfig {
             lesion_min_ml: 2.0,
             lesion_edge_fraction: 0.5,
             fuse_timepoints: true,
+            uptake_mismatch_fraction: 0.35,
+            uptake_mismatch_min_percent: 5.0,
         }
     }
 }
@@ -125,6 +135,12 @@ impl SiteConfig {
         if cfg.reference_timepoint == 0 {
             return Err(bad("reference_timepoint counts from 1".into()));
         }
+        if !(cfg.uptake_mismatch_fraction > 0.0) {
+            return Err(bad(format!(
+                "uptake_mismatch_fraction {} must be above 0",
+                cfg.uptake_mismatch_fraction
+            )));
+        }
         if let Some(p) = &cfg.default_phantom {
             if mrt_reference::Sex::from_phantom_name(p).is_none() {
                 return Err(bad(format!(
@@ -156,5 +172,8 @@ mod tests {
         std::fs::write(&p, "psf_fwhm = 12.5\n").expect("write");
         let e = SiteConfig::load(&p).expect_err("unknown field");
         assert!(e.to_string().contains("psf_fwhm"), "{e}");
+        std::fs::write(&p, "uptake_mismatch_fraction = 0.0\n").expect("write");
+        let e = SiteConfig::load(&p).expect_err("zero fraction");
+        assert!(e.to_string().contains("uptake_mismatch_fraction"), "{e}");
     }
 }

@@ -11,6 +11,7 @@ use mrt_dosimetry::lesions::{split_hot_lesions, LesionOptions};
 use mrt_dosimetry::quantify::{
     body_regions, fractional_masks, quantify_with_psf_uncertainty, LOW_DENSITY, SOFT_TISSUE,
 };
+use mrt_dosimetry::residual::{residual_clusters, ResidualClusters};
 use mrt_io::nifti_io::read_nifti;
 use mrt_register::{align_spect_to_ct, SpectAlignOptions, SpectAlignment};
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,10 @@ pub struct OrganActivity {
     /// Volume of the CT mask (mL).
     #[serde(rename = "volume_mL")]
     pub volume_ml: f64,
+    /// Where the SPECT contradicts the GTM's uniform organ (largest cold and hot clusters of the
+    /// smoothed residual, site setting `uptake_mismatch_fraction`); absent without a GTM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual: Option<ResidualClusters>,
 }
 
 /// One time point.
@@ -217,9 +222,25 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             cfg.psf_fwhm_mm,
             cfg.psf_fwhm_uncertainty_mm,
         );
+        let concentrations: Vec<Option<f64>> = q
+            .iter()
+            .map(|r| {
+                r.gtm_mbq
+                    .filter(|_| r.volume_ml > 0.0)
+                    .map(|g| g * 1e6 / r.volume_ml)
+            })
+            .collect();
+        let residuals = residual_clusters(
+            &spect,
+            &masks,
+            &concentrations,
+            cfg.psf_fwhm_mm,
+            cfg.uptake_mismatch_fraction,
+        );
         let mut organ_map = BTreeMap::new();
         for (label, name) in &organs {
-            let Some(r) = q.iter().find(|r| r.label == *label) else {
+            let Some((r, residual)) = q.iter().zip(&residuals).find(|(r, _)| r.label == *label)
+            else {
                 continue;
             };
             if r.volume_ml <= 0.0 {
@@ -250,6 +271,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                     volume_ml: labels.data().iter().filter(|&&l| l == *label).count() as f64
                         * labels.grid().voxel_volume_mm3()
                         / 1000.0,
+                    residual: *residual,
                 },
             );
         }

@@ -265,6 +265,29 @@ pub fn run(
                     t.index, t.fov_activity_mbq));
             }
         }
+        for name in super::quantify::ORGANS {
+            let seen: Vec<String> = q
+                .timepoints
+                .iter()
+                .filter_map(|t| {
+                    let o = t.organs.get(name)?;
+                    let r = o.residual?;
+                    let share = r.cold_ml.max(r.hot_ml) / o.volume_ml * 100.0;
+                    (share >= cfg.uptake_mismatch_min_percent).then(|| {
+                        format!(
+                            "time point {}: {:.0} mL colder, {:.0} mL hotter, of {:.0} mL",
+                            t.index, r.cold_ml, r.hot_ml, o.volume_ml
+                        )
+                    })
+                })
+                .collect();
+            if !seen.is_empty() {
+                flag(&mut flags, "uptake_mismatch", format!(
+                    "{name}: the SPECT departs from a uniform {name} by more than {:.0} % of its concentration \
+                     over {:.0} % or more of the mask (tissue that may not be {name}: check the mask) - {}",
+                    cfg.uptake_mismatch_fraction * 100.0, cfg.uptake_mismatch_min_percent, seen.join("; ")));
+            }
+        }
         if q.timepoints.len() < cfg.min_timepoints {
             flag(
                 &mut flags,
