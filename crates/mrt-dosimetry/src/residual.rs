@@ -95,7 +95,7 @@ mod tests {
     const FWHM_MM: f64 = 11.0;
 
     fn grid() -> Grid {
-        Grid::axis_aligned([48, 48, 48], [4.0, 4.0, 4.0], [0.0, 0.0, 0.0]).unwrap()
+        Grid::axis_aligned([48, 48, 48], [4.0, 4.0, 4.0], [0.0, 0.0, 0.0]).expect("valid grid")
     }
 
     /// A box of 40 × 40 mm in y and z at the grid's centre, spanning voxels `x0..x1` in x.
@@ -110,7 +110,7 @@ mod tests {
                 }
             }
         }
-        Volume::new(g, d).unwrap()
+        Volume::new(g, d).expect("sized from the grid")
     }
 
     /// The SPECT of one uniform region of concentration `c` seen through the PSF.
@@ -156,7 +156,8 @@ mod tests {
         let t: f64 = voi.iter().map(|&v| f64::from(spect.data()[v])).sum::<f64>();
         let w: f64 = voi.iter().map(|&v| f64::from(b.data()[v])).sum::<f64>();
         let c = t / w;
-        let r = residual_clusters(&spect, &masks, &[Some(c), None], FWHM_MM, 0.35)[0].unwrap();
+        let r = residual_clusters(&spect, &masks, &[Some(c), None], FWHM_MM, 0.35)[0]
+            .expect("the organ has a concentration");
         assert!(
             r.cold_ml > 15.0 && r.cold_ml < 51.2,
             "cold cluster {} mL should be a good part of the 51 mL without uptake",
@@ -182,7 +183,8 @@ mod tests {
         }
         let mask = box_mask(19, 35);
         let masks = [mask.clone(), background(&mask)];
-        let r = residual_clusters(&spect, &masks, &[Some(1750.0), None], FWHM_MM, 0.35)[0].unwrap();
+        let r = residual_clusters(&spect, &masks, &[Some(1750.0), None], FWHM_MM, 0.35)[0]
+            .expect("the organ has a concentration");
         assert!(r.hot_ml > 5.0, "hot cluster {} mL", r.hot_ml);
     }
 }

@@ -135,7 +135,7 @@ impl SiteConfig {
         if cfg.reference_timepoint == 0 {
             return Err(bad("reference_timepoint counts from 1".into()));
         }
-        if !(cfg.uptake_mismatch_fraction > 0.0) {
+        if cfg.uptake_mismatch_fraction.is_nan() || cfg.uptake_mismatch_fraction <= 0.0 {
             return Err(bad(format!(
                 "uptake_mismatch_fraction {} must be above 0",
                 cfg.uptake_mismatch_fraction
