@@ -4,11 +4,12 @@
 #   cargo build --release -p mrtdose     # builds target/release/mrtdose (the phantom generator)
 #   models/train.sh
 #
-# The shipped model is the result of five runs, replayed here: run 1 and run 2 (3000 steps from scratch),
+# The shipped model is the result of six runs, replayed here: run 1 and run 2 (3000 steps from scratch),
 # run 3 (fine-tuning of the run-2 model, spleen/kidney-emphasised, best checkpoint by validation Dice),
 # run 4 (fine-tuning of the run-3 model with 20 more phantoms, left kidney weighted up, best checkpoint; shipped
-# as version 1.1.0) and run 6 (fine-tuning of the run-4 model on more varied data: 24 more phantoms, half again
-# as many synthetic images; version 1.2.0). Run 5 was tried and not kept (models/README.md).
+# as version 1.1.0), run 6 (fine-tuning of the run-4 model on more varied data: 24 more phantoms, half again
+# as many synthetic images; version 1.2.0) and run 7 (fine-tuning of the run-6 model on the same data under
+# bfloat16 autocast, ~2.5x the steps per second; version 1.3.0). Run 5 was tried and not kept (models/README.md).
 #
 # Environment:
 #   MRTDOSE_BIN     phantom generator binary (default: target/release/mrtdose)
@@ -33,6 +34,12 @@
 #                     mkdir -p /tmp/run4; for f in model.onnx model-card.json; do
 #                       git show 5fb4546:models/ct-organs/$f > /tmp/run4/$f; done
 #                     RUN6_INIT_ONNX=/tmp/run4/model.onnx models/train.sh     # ~1 h 45 min in all
+#   RUN7_MINUTES    wall-clock budget of run 7 (default 90; lr schedule ends 4 minutes before)
+#   RUN7_INIT_ONNX  start run 7 from this existing model.onnx instead of running runs 1-6 (the run-6 model,
+#                   version 1.2.0:
+#                     mkdir -p /tmp/run6; for f in model.onnx model-card.json; do
+#                       git show 351d684:models/ct-organs/$f > /tmp/run6/$f; done
+#                     RUN7_INIT_ONNX=/tmp/run6/model.onnx models/train.sh     # ~2 h 20 min in all
 #   THREADS         torch threads (default 2)
 # Wall time on 2 CPU cores (as measured for the shipped model; runs 1-3 shared the cores with other work):
 # ~3 min venv, ~40 min data (phantoms ~14 min, then the dataset cache ~25 min, mostly the synthetic images),
@@ -54,6 +61,9 @@ RUN4_MINUTES=${RUN4_MINUTES:-48}
 RUN4_INIT_ONNX=${RUN4_INIT_ONNX:-}
 RUN6_MINUTES=${RUN6_MINUTES:-64}
 RUN6_INIT_ONNX=${RUN6_INIT_ONNX:-}
+RUN7_MINUTES=${RUN7_MINUTES:-90}
+RUN7_INIT_ONNX=${RUN7_INIT_ONNX:-}
+RUN6_GIVEN=$RUN6_INIT_ONNX        # the run-6 log header only when the replay starts at run 6
 THREADS=${THREADS:-2}
 SEED=1234
 CACHE=$M/.cache
@@ -92,14 +102,14 @@ mkdir -p "$M/ct-organs" "$CACHE/ckpt" "$CACHE/ckpt2" "$CACHE/ckpt3" "$CACHE/ckpt
 LOG=$M/ct-organs/training-log.txt
 # Runs 3 and 4: fine-tuning of an exported model, best checkpoint by validation Dice; the cosine lr schedule
 # follows the wall clock and ends 4 minutes before the budget.
-# fine_tune OUT_DIR INIT_ONNX STEPS LR LR_END MINUTES ORGAN_SAMPLE_WEIGHTS [SEED [SYNTH_PROB]]
+# fine_tune OUT_DIR INIT_ONNX STEPS LR LR_END MINUTES ORGAN_SAMPLE_WEIGHTS [SEED [SYNTH_PROB [EXTRA train.py FLAGS...]]]
 fine_tune() {
   $PY "$M/train/train.py" --cache "$CACHE/data" --out "$1" --init-onnx "$2" --steps "$3" --seed "${8:-$SEED}" \
     --lr "$4" --lr-end "$5" --lr-minutes "$(($6 - 4))" --max-minutes "$6" \
     --synth-prob "${9:-0.35}" --fg-prob 0.85 --organ-sample-weights "$7" --ce-weights 1,1,3,3,4 --dice-present \
-    --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start --threads "$THREADS" 2>&1 | tee -a "$LOG"
+    --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start --threads "$THREADS" "${@:10}" 2>&1 | tee -a "$LOG"
 }
-if [ -z "$RUN6_INIT_ONNX" ]; then
+if [ -z "$RUN6_INIT_ONNX" ] && [ -z "$RUN7_INIT_ONNX" ]; then
   if [ -z "$RUN4_INIT_ONNX" ]; then
     if [ -z "$RUN3_INIT_ONNX" ]; then
       echo "# run 1" > "$LOG"
@@ -130,22 +140,37 @@ if [ -z "$RUN6_INIT_ONNX" ]; then
   fine_tune "$CACHE/ckpt4" "$RUN4_INIT_ONNX" 20000 3e-4 1e-5 "$RUN4_MINUTES" 1,3,1.5,3
   $PY "$M/train/export.py" --ckpt "$CACHE/ckpt4/best.pt" --out-dir "$CACHE/run4" --seed $SEED --version 1.1.0
   RUN6_INIT_ONNX=$CACHE/run4/model.onnx
-else
-  echo "# run 6, from $RUN6_INIT_ONNX (the log of runs 1-4 is in git history: git show 5fb4546:models/ct-organs/training-log.txt)" > "$LOG"
 fi
 #    Run 6: the run-4 model (version 1.1.0) fine-tuned on more varied data: 20 more small phantoms (100080-100099),
 #           8 more clinical ones (200006-200013) and 12 instead of 8 synthetic images per real label map, sampled
 #           with probability 0.45; seed 1236, lr 2e-4 -> 1e-5 cosine over the RUN6_MINUTES budget (run 5, a second
 #           cycle on run 4's data alone, was not kept; see models/README.md).
-"$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100060 40     # run 4's 20 (present unless RUN6_INIT_ONNX) + 20 new
+#    The data of runs 6 and 7 (made whichever run the replay starts at).
+"$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100060 40     # run 4's 20 (present unless runs 1-4 were skipped) + 20 new
 "$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200006 8
 $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_DIR" --out "$CACHE/data" \
   --synth-per-template 12 --seed $SEED
-echo "# run 6" >> "$LOG"
-fine_tune "$CACHE/ckpt6" "$RUN6_INIT_ONNX" 20000 2e-4 1e-5 "$RUN6_MINUTES" 1,3,1.5,3 1236 0.45
-$PY "$M/train/export.py" --ckpt "$CACHE/ckpt6/best.pt" --out-dir "$M/ct-organs" --seed 1236 \
-  --version 1.2.0 \
-  --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4 and 6 (fine-tuning; run 5 not kept); see models/train.sh"
+if [ -z "$RUN7_INIT_ONNX" ]; then
+  if [ -n "$RUN6_GIVEN" ]; then
+    echo "# run 6, from $RUN6_INIT_ONNX (the log of runs 1-4 is in git history: git show 5fb4546:models/ct-organs/training-log.txt)" > "$LOG"
+  fi
+  echo "# run 6" >> "$LOG"
+  fine_tune "$CACHE/ckpt6" "$RUN6_INIT_ONNX" 20000 2e-4 1e-5 "$RUN6_MINUTES" 1,3,1.5,3 1236 0.45
+  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt6/best.pt" --out-dir "$CACHE/run6" --seed 1236 --version 1.2.0 \
+    --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4 and 6 (fine-tuning; run 5 not kept); see models/train.sh"
+  RUN7_INIT_ONNX=$CACHE/run6/model.onnx
+else
+  echo "# run 7, from $RUN7_INIT_ONNX (the log of run 6 is in git history: git show 351d684:models/ct-organs/training-log.txt)" > "$LOG"
+fi
+#    Run 7: the run-6 model (version 1.2.0) fine-tuned on run 6's data under CPU bfloat16 autocast with
+#           channels-last tensors (train.py --bf16: ~2.5x the steps per second of float32 on this AVX512-BF16
+#           CPU); seed 1237, synth probability 0.45, lr 2e-4 -> 1e-5 cosine over the RUN7_MINUTES budget,
+#           validation every 500 steps.
+echo "# run 7" >> "$LOG"
+fine_tune "$CACHE/ckpt7" "$RUN7_INIT_ONNX" 40000 2e-4 1e-5 "$RUN7_MINUTES" 1,3,1.5,3 1237 0.45 --bf16 --val-every 500
+$PY "$M/train/export.py" --ckpt "$CACHE/ckpt7/best.pt" --out-dir "$M/ct-organs" --seed 1237 \
+  --version 1.3.0 \
+  --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4, 6 and 7 (fine-tuning; run 5 not kept); see models/train.sh"
 echo "# Evaluation of the exported ONNX (train/evaluate.py, onnxruntime CPU, $THREADS threads; per-case Dice on the native CT grid)" >> "$LOG"
 $PY "$M/train/evaluate.py" --model-dir "$M/ct-organs" --phantoms "$CACHE/eval" \
   --real-ct "$ANATOMY_DIR/totalseg_s0009_ct.nii.gz" --real-labels "$ANATOMY_DIR/totalseg_s0009_labels.nii.gz" \

@@ -222,6 +222,9 @@ def main():
     ap.add_argument("--val-overlap", type=float, default=0.5, help="sliding-window overlap during validation")
     ap.add_argument("--val-at-start", action="store_true", help="validate before the first step (baseline for best.pt)")
     ap.add_argument("--val-small", type=int, default=2, help="small validation phantoms used (of 5), plus the clinical one")
+    ap.add_argument("--bf16", action="store_true",
+                    help="train under CPU bfloat16 autocast with channels-last 3D tensors (weights, optimiser and loss stay "
+                         "float32; validation and export run in float32): ~2.5x the steps per second on AVX512-BF16 CPUs")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -231,6 +234,8 @@ def main():
     sy = [t for t in train if t[0].startswith("synth_")]
     print(f"train: {len(ph)} phantoms, {len(sy)} synthetic; val: {len(val)} phantoms ({', '.join(v[0] for v in val)})", flush=True)
     model = UNet3D()
+    if a.bf16:
+        model = model.to(memory_format=torch.channels_last_3d)
     print(f"UNet3D params: {count_params(model)}; patch {PATCH}; clip {CLIP_HU}", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=1e-5)
     step, elapsed0, prior_steps = 0, 0.0, 0
@@ -305,7 +310,12 @@ def main():
         x, y = augment(x, y, rng, not use_synth)
         xt = torch.from_numpy(normalise(x))[None, None]
         yt = torch.from_numpy(y.astype(np.int64))[None]
-        logits = model(xt)
+        if a.bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(xt.to(memory_format=torch.channels_last_3d))
+            logits = logits.float()
+        else:
+            logits = model(xt)
         loss, ce, dl = loss_fn(logits, yt, ce_w, a.dice_present)
         opt.zero_grad()
         loss.backward()
