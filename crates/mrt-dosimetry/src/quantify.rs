@@ -148,6 +148,15 @@ fn recovery(mask: &Volume<f32>, voi: &[usize], fwhm_mm: f64) -> f64 {
     voi.iter().map(|&v| f64::from(b.data()[v])).sum::<f64>() / total.max(1e-12)
 }
 
+/// Each mask seen through the PSF (M⊗h): the GTM's columns, and the model image of
+/// [`crate::residual`].
+pub fn blur_masks(masks: &[Volume<f32>], psf_fwhm_mm: f64) -> Vec<Volume<f32>> {
+    masks
+        .par_iter()
+        .map(|m| gaussian_blur(m, psf_fwhm_mm, Edge::Zero))
+        .collect()
+}
+
 /// As [`quantify`], also propagating a PSF FWHM standard deviation `fwhm_sd_mm` into each RC.
 pub fn quantify_with_psf_uncertainty(
     spect_bq_per_ml: &Volume<f32>,
@@ -156,11 +165,28 @@ pub fn quantify_with_psf_uncertainty(
     psf_fwhm_mm: f64,
     fwhm_sd_mm: f64,
 ) -> Vec<RegionActivity> {
+    let blurred = blur_masks(masks, psf_fwhm_mm);
+    quantify_blurred(
+        spect_bq_per_ml,
+        masks,
+        &blurred,
+        labels,
+        psf_fwhm_mm,
+        fwhm_sd_mm,
+    )
+}
+
+/// As [`quantify_with_psf_uncertainty`], with the masks already blurred by the PSF of FWHM
+/// `psf_fwhm_mm` ([`blur_masks`]), for a caller that needs them too.
+pub fn quantify_blurred(
+    spect_bq_per_ml: &Volume<f32>,
+    masks: &[Volume<f32>],
+    blurred: &[Volume<f32>],
+    labels: &[u8],
+    psf_fwhm_mm: f64,
+    fwhm_sd_mm: f64,
+) -> Vec<RegionActivity> {
     let voxel_ml = spect_bq_per_ml.grid().voxel_volume_mm3() / 1000.0;
-    let blurred: Vec<Volume<f32>> = masks
-        .par_iter()
-        .map(|m| gaussian_blur(m, psf_fwhm_mm, Edge::Zero))
-        .collect();
     let vois: Vec<Vec<usize>> = masks
         .iter()
         .map(|m| {

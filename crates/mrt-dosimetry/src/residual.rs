@@ -15,7 +15,6 @@
 use mrt_core::filter::{gaussian_blur, Edge};
 use mrt_core::morphology::connected_components;
 use mrt_core::Volume;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Largest residual clusters of one organ.
@@ -33,21 +32,19 @@ pub struct ResidualClusters {
 
 /// Residual clusters of every region `i` with a positive `concentrations_bq_per_ml[i]` (the GTM
 /// solution); `None` for the others. `masks` are the regions' fractions on the SPECT grid (the
-/// same as the GTM's, every region of the model, organs and background alike); the VOI of a
-/// region is where its fraction is at least 0.5. `threshold` is a fraction of the region's
+/// same as the GTM's, every region of the model, organs and background alike) and `blurred` the
+/// same masks through the PSF of FWHM `psf_fwhm_mm` ([`crate::quantify::blur_masks`]); the VOI
+/// of a region is where its fraction is at least 0.5. `threshold` is a fraction of the region's
 /// concentration (e.g. 0.35).
 pub fn residual_clusters(
     spect_bq_per_ml: &Volume<f32>,
     masks: &[Volume<f32>],
+    blurred: &[Volume<f32>],
     concentrations_bq_per_ml: &[Option<f64>],
     psf_fwhm_mm: f64,
     threshold: f64,
 ) -> Vec<Option<ResidualClusters>> {
     let n = spect_bq_per_ml.data().len();
-    let blurred: Vec<Volume<f32>> = masks
-        .par_iter()
-        .map(|m| gaussian_blur(m, psf_fwhm_mm, Edge::Zero))
-        .collect();
     let mut residual: Vec<f32> = spect_bq_per_ml.data().to_vec();
     for (b, c) in blurred.iter().zip(concentrations_bq_per_ml) {
         if let Some(c) = c.filter(|c| c.is_finite()) {
@@ -90,6 +87,7 @@ pub fn residual_clusters(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quantify::blur_masks;
     use mrt_core::Grid;
 
     const FWHM_MM: f64 = 11.0;
@@ -128,7 +126,14 @@ mod tests {
         let organ = box_mask(19, 29);
         let spect = imaged(&organ, 1000.0);
         let masks = [organ.clone(), background(&organ)];
-        let r = residual_clusters(&spect, &masks, &[Some(1000.0), Some(0.0)], FWHM_MM, 0.35);
+        let r = residual_clusters(
+            &spect,
+            &masks,
+            &blur_masks(&masks, FWHM_MM),
+            &[Some(1000.0), Some(0.0)],
+            FWHM_MM,
+            0.35,
+        );
         let organ_r = r[0].expect("organ has a concentration");
         assert_eq!(organ_r.cold_ml, 0.0);
         assert_eq!(organ_r.hot_ml, 0.0);
@@ -156,8 +161,15 @@ mod tests {
         let t: f64 = voi.iter().map(|&v| f64::from(spect.data()[v])).sum::<f64>();
         let w: f64 = voi.iter().map(|&v| f64::from(b.data()[v])).sum::<f64>();
         let c = t / w;
-        let r = residual_clusters(&spect, &masks, &[Some(c), None], FWHM_MM, 0.35)[0]
-            .expect("the organ has a concentration");
+        let r = residual_clusters(
+            &spect,
+            &masks,
+            &blur_masks(&masks, FWHM_MM),
+            &[Some(c), None],
+            FWHM_MM,
+            0.35,
+        )[0]
+        .expect("the organ has a concentration");
         assert!(
             r.cold_ml > 15.0 && r.cold_ml < 51.2,
             "cold cluster {} mL should be a good part of the 51 mL without uptake",
@@ -183,8 +195,15 @@ mod tests {
         }
         let mask = box_mask(19, 35);
         let masks = [mask.clone(), background(&mask)];
-        let r = residual_clusters(&spect, &masks, &[Some(1750.0), None], FWHM_MM, 0.35)[0]
-            .expect("the organ has a concentration");
+        let r = residual_clusters(
+            &spect,
+            &masks,
+            &blur_masks(&masks, FWHM_MM),
+            &[Some(1750.0), None],
+            FWHM_MM,
+            0.35,
+        )[0]
+        .expect("the organ has a concentration");
         assert!(r.hot_ml > 5.0, "hot cluster {} mL", r.hot_ml);
     }
 }

@@ -9,7 +9,7 @@ use mrt_core::Volume;
 use mrt_dosimetry::density::organ_mass;
 use mrt_dosimetry::lesions::{split_hot_lesions, LesionOptions};
 use mrt_dosimetry::quantify::{
-    body_regions, fractional_masks, quantify_with_psf_uncertainty, LOW_DENSITY, SOFT_TISSUE,
+    blur_masks, body_regions, fractional_masks, quantify_blurred, LOW_DENSITY, SOFT_TISSUE,
 };
 use mrt_dosimetry::residual::{residual_clusters, ResidualClusters};
 use mrt_io::nifti_io::read_nifti;
@@ -215,9 +215,11 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             ))
         })?;
         let masks = fractional_masks(&regions_map, spect.grid(), &a.spect_to_ct, &regions, 3);
-        let q = quantify_with_psf_uncertainty(
+        let blurred = blur_masks(&masks, cfg.psf_fwhm_mm);
+        let q = quantify_blurred(
             &spect,
             &masks,
+            &blurred,
             &regions,
             cfg.psf_fwhm_mm,
             cfg.psf_fwhm_uncertainty_mm,
@@ -233,6 +235,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
         let residuals = residual_clusters(
             &spect,
             &masks,
+            &blurred,
             &concentrations,
             cfg.psf_fwhm_mm,
             cfg.uptake_mismatch_fraction,
