@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import NUM_CLASSES, PATCH  # noqa: E402
-from train import loss_fn  # noqa: E402
+from train import forward, loss_fn  # noqa: E402
 from unet import UNet3D  # noqa: E402
 
 
@@ -28,13 +28,7 @@ def make(bf16):
 
 def step(m, opt, x, y, bf16):
     t = time.perf_counter()
-    if bf16:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = m(x.to(memory_format=torch.channels_last_3d))
-        logits = logits.float()
-    else:
-        logits = m(x)
-    loss, _, _ = loss_fn(logits, y)
+    loss, _, _ = loss_fn(forward(m, x, bf16), y)
     opt.zero_grad()
     loss.backward()
     opt.step()

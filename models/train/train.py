@@ -108,6 +108,16 @@ def loss_fn(logits, target, ce_weight=None, dice_present=False):
     return ce + dl, ce.item(), dl.item()
 
 
+def forward(model, x, bf16=False):
+    """Training forward pass; bf16: under CPU bfloat16 autocast with channels-last input (the model must have been
+    moved to channels-last too), logits returned as float32 for the loss."""
+    if not bf16:
+        return model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(x.to(memory_format=torch.channels_last_3d))
+    return logits.float()
+
+
 def init_from_onnx(model, path):
     """Copy the initializers of an exported model.onnx into `model`: by name where the exporter kept the
     parameter names, otherwise by order of first use in the graph (= the order the forward pass uses the
@@ -310,12 +320,7 @@ def main():
         x, y = augment(x, y, rng, not use_synth)
         xt = torch.from_numpy(normalise(x))[None, None]
         yt = torch.from_numpy(y.astype(np.int64))[None]
-        if a.bf16:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                logits = model(xt.to(memory_format=torch.channels_last_3d))
-            logits = logits.float()
-        else:
-            logits = model(xt)
+        logits = forward(model, xt, a.bf16)
         loss, ce, dl = loss_fn(logits, yt, ce_w, a.dice_present)
         opt.zero_grad()
         loss.backward()
