@@ -11,6 +11,7 @@ pub mod fit;
 pub mod image_free;
 pub mod input;
 pub mod lesions;
+pub mod mask_exclusion;
 pub mod organ_dose;
 pub mod quantify;
 pub mod residual;

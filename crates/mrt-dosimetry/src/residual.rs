@@ -30,6 +30,31 @@ pub struct ResidualClusters {
     pub hot_ml: f64,
 }
 
+/// The largest cold and hot residual clusters of one region, as voxel indices of the SPECT grid,
+/// with the mean smoothed residual over each as a fraction of the region's concentration
+/// (negative for cold). Empty clusters have a mean of 0.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClusterVoxels {
+    /// Voxels of the largest cold cluster.
+    pub cold: Vec<usize>,
+    /// Mean smoothed residual over `cold` / concentration (≤ −threshold, or 0 when empty).
+    pub cold_mean_fraction: f64,
+    /// Voxels of the largest hot cluster.
+    pub hot: Vec<usize>,
+    /// Mean smoothed residual over `hot` / concentration (≥ threshold, or 0 when empty).
+    pub hot_mean_fraction: f64,
+}
+
+impl ClusterVoxels {
+    /// Cluster sizes in mL for SPECT voxels of `voxel_ml`.
+    pub fn sizes(&self, voxel_ml: f64) -> ResidualClusters {
+        ResidualClusters {
+            cold_ml: self.cold.len() as f64 * voxel_ml,
+            hot_ml: self.hot.len() as f64 * voxel_ml,
+        }
+    }
+}
+
 /// Residual clusters of every region `i` with a positive `concentrations_bq_per_ml[i]` (the GTM
 /// solution); `None` for the others. `masks` are the regions' fractions on the SPECT grid (the
 /// same as the GTM's, every region of the model, organs and background alike) and `blurred` the
@@ -44,6 +69,29 @@ pub fn residual_clusters(
     psf_fwhm_mm: f64,
     threshold: f64,
 ) -> Vec<Option<ResidualClusters>> {
+    let voxel_ml = spect_bq_per_ml.grid().voxel_volume_mm3() / 1000.0;
+    residual_cluster_voxels(
+        spect_bq_per_ml,
+        masks,
+        blurred,
+        concentrations_bq_per_ml,
+        psf_fwhm_mm,
+        threshold,
+    )
+    .into_iter()
+    .map(|c| c.map(|c| c.sizes(voxel_ml)))
+    .collect()
+}
+
+/// As [`residual_clusters`], with the clusters' voxels and mean residuals.
+pub fn residual_cluster_voxels(
+    spect_bq_per_ml: &Volume<f32>,
+    masks: &[Volume<f32>],
+    blurred: &[Volume<f32>],
+    concentrations_bq_per_ml: &[Option<f64>],
+    psf_fwhm_mm: f64,
+    threshold: f64,
+) -> Vec<Option<ClusterVoxels>> {
     let n = spect_bq_per_ml.data().len();
     let mut residual: Vec<f32> = spect_bq_per_ml.data().to_vec();
     for (b, c) in blurred.iter().zip(concentrations_bq_per_ml) {
@@ -57,10 +105,24 @@ pub fn residual_clusters(
         Volume::new(spect_bq_per_ml.grid().clone(), residual).expect("sized from the SPECT grid");
     let smoothed = gaussian_blur(&residual, psf_fwhm_mm, Edge::Zero);
     let dims = spect_bq_per_ml.grid().dims;
-    let voxel_ml = spect_bq_per_ml.grid().voxel_volume_mm3() / 1000.0;
-    let largest = |mask: &[bool]| -> f64 {
-        let (_, sizes) = connected_components(mask, dims);
-        sizes.iter().skip(1).copied().max().unwrap_or(0) as f64 * voxel_ml
+    // The largest component's voxels and its mean smoothed residual / c.
+    let largest = |mask: &[bool], c: f64| -> (Vec<usize>, f64) {
+        let (components, sizes) = connected_components(mask, dims);
+        let Some((id, _)) = sizes
+            .iter()
+            .enumerate()
+            .skip(1)
+            .max_by_key(|&(i, &s)| (s, std::cmp::Reverse(i)))
+        else {
+            return (Vec::new(), 0.0);
+        };
+        let voxels: Vec<usize> = (0..n).filter(|&v| components[v] as usize == id).collect();
+        let mean = voxels
+            .iter()
+            .map(|&v| f64::from(smoothed.data()[v]))
+            .sum::<f64>()
+            / voxels.len() as f64;
+        (voxels, mean / c)
     };
     masks
         .iter()
@@ -76,9 +138,13 @@ pub fn residual_clusters(
                     hot[v] = r > limit;
                 }
             }
-            Some(ResidualClusters {
-                cold_ml: largest(&cold),
-                hot_ml: largest(&hot),
+            let (cold, cold_mean_fraction) = largest(&cold, c);
+            let (hot, hot_mean_fraction) = largest(&hot, c);
+            Some(ClusterVoxels {
+                cold,
+                cold_mean_fraction,
+                hot,
+                hot_mean_fraction,
             })
         })
         .collect()

@@ -79,6 +79,11 @@ pub struct SiteConfig {
     /// any time point: cold tissue of that share inflates the organ's mass, and so lowers its
     /// dose, by about as much. Default 5.
     pub uptake_mismatch_min_percent: f64,
+    /// Take such a cluster out of the organ's mask (as its own GTM region; the mass loses it
+    /// too) and measure the organ again, up to twice per time point; of a cold and a hot cluster
+    /// the one departing further, and only while it is under half the organ. The flag is raised
+    /// all the same. Default true.
+    pub exclude_uptake_mismatch: bool,
 }
 
 impl Default for SiteConfig {
@@ -103,6 +108,7 @@ impl Default for SiteConfig {
             fuse_timepoints: true,
             uptake_mismatch_fraction: 0.35,
             uptake_mismatch_min_percent: 5.0,
+            exclude_uptake_mismatch: true,
         }
     }
 }

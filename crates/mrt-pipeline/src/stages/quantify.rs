@@ -8,10 +8,12 @@ use std::path::Path;
 use mrt_core::Volume;
 use mrt_dosimetry::density::organ_mass;
 use mrt_dosimetry::lesions::{split_hot_lesions, LesionOptions};
+use mrt_dosimetry::mask_exclusion::{exclude_spect_voxels, foreign_cluster, Side};
+use mrt_dosimetry::quantify::RegionActivity;
 use mrt_dosimetry::quantify::{
     blur_masks, body_regions, fractional_masks, quantify_blurred, LOW_DENSITY, SOFT_TISSUE,
 };
-use mrt_dosimetry::residual::{residual_clusters, ResidualClusters};
+use mrt_dosimetry::residual::{residual_cluster_voxels, ClusterVoxels, ResidualClusters};
 use mrt_io::nifti_io::read_nifti;
 use mrt_register::{align_spect_to_ct, SpectAlignOptions, SpectAlignment};
 use serde::{Deserialize, Serialize};
@@ -50,6 +52,22 @@ pub struct OrganActivity {
     /// smoothed residual, site setting `uptake_mismatch_fraction`); absent without a GTM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residual: Option<ResidualClusters>,
+    /// Tissue taken out of the CT mask because its uptake contradicts the organ (site setting
+    /// `exclude_uptake_mismatch`); `volume_mL` and the activities are of the mask without it, and
+    /// `residual` is of the mask before. Absent when nothing was taken out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excluded: Option<ExcludedTissue>,
+}
+
+/// Tissue taken out of an organ's mask at one time point (CT grid).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExcludedTissue {
+    /// Colder than the organ (mL).
+    #[serde(rename = "cold_mL")]
+    pub cold_ml: f64,
+    /// Hotter than the organ (mL).
+    #[serde(rename = "hot_mL")]
+    pub hot_ml: f64,
 }
 
 /// One time point.
@@ -87,6 +105,13 @@ pub struct LiverLesions {
 /// Region value of liver lesions on the CT label grid (outside the model's labels and the body
 /// regions 254 and 255).
 pub const LIVER_LESION: u8 = 253;
+
+/// Region values of tissue taken out of organ `i`'s mask (index into [`ORGANS`]):
+/// `EXCLUDED_BASE + 2i` colder, `+ 2i + 1` hotter than the organ; each is its own GTM region.
+pub const EXCLUDED_BASE: u8 = 240;
+
+/// Rounds of exclusion and refit per time point (the second takes what the first refit reveals).
+const EXCLUSION_ROUNDS: usize = 2;
 
 /// An organ's mass from the CT.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,44 +233,79 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             kept.push(LIVER_LESION);
             regions.insert(organ_values.len(), LIVER_LESION);
         }
-        let regions_map = body_regions(&labels, &ct, &kept).ok_or_else(|| {
-            StageError::Input(format!(
-                "time point {}: labels and CT grids differ",
-                t.index
-            ))
-        })?;
-        let masks = fractional_masks(&regions_map, spect.grid(), &a.spect_to_ct, &regions, 3);
-        let blurred = blur_masks(&masks, cfg.psf_fwhm_mm);
-        let q = quantify_blurred(
-            &spect,
-            &masks,
-            &blurred,
-            &regions,
-            cfg.psf_fwhm_mm,
-            cfg.psf_fwhm_uncertainty_mm,
-        );
-        let concentrations: Vec<Option<f64>> = q
+        let measure = |labels: &Volume<u8>, kept: &[u8], regions: &[u8]| {
+            measure_regions(&spect, &ct, labels, kept, regions, &a.spect_to_ct, cfg).ok_or_else(
+                || {
+                    StageError::Input(format!(
+                        "time point {}: labels and CT grids differ",
+                        t.index
+                    ))
+                },
+            )
+        };
+        let (mut q, mut clusters) = measure(&labels, &kept, &regions)?;
+        let spect_voxel_ml = spect.grid().voxel_volume_mm3() / 1000.0;
+        let residuals: Vec<Option<ResidualClusters>> = clusters
             .iter()
-            .map(|r| {
-                r.gtm_mbq
-                    .filter(|_| r.volume_ml > 0.0)
-                    .map(|g| g * 1e6 / r.volume_ml)
-            })
+            .map(|c| c.as_ref().map(|c| c.sizes(spect_voxel_ml)))
             .collect();
-        let residuals = residual_clusters(
-            &spect,
-            &masks,
-            &blurred,
-            &concentrations,
-            cfg.psf_fwhm_mm,
-            cfg.uptake_mismatch_fraction,
-        );
+        let mut excluded: BTreeMap<u8, ExcludedTissue> = BTreeMap::new();
+        if cfg.exclude_uptake_mismatch {
+            let ct_voxel_ml = labels.grid().voxel_volume_mm3() / 1000.0;
+            for _ in 0..EXCLUSION_ROUNDS {
+                let mut changed = false;
+                for (label, name) in &organs {
+                    let Some(i) = regions.iter().position(|r| r == label) else {
+                        continue;
+                    };
+                    let Some(c) = &clusters[i] else { continue };
+                    let Some((side, voxels)) = foreign_cluster(
+                        c,
+                        q[i].voi_voxels,
+                        cfg.uptake_mismatch_min_percent / 100.0,
+                    ) else {
+                        continue;
+                    };
+                    let organ_index = ORGANS.iter().position(|o| o == name).unwrap_or(0) as u8;
+                    let new_label = EXCLUDED_BASE + 2 * organ_index + u8::from(side == Side::Hot);
+                    let n = exclude_spect_voxels(
+                        &mut labels,
+                        *label,
+                        new_label,
+                        spect.grid(),
+                        voxels,
+                        &a.spect_to_ct,
+                    );
+                    if n == 0 {
+                        continue;
+                    }
+                    changed = true;
+                    if !kept.contains(&new_label) {
+                        kept.push(new_label);
+                        // Before the body regions, as the liver lesions are.
+                        regions.insert(regions.len() - 2, new_label);
+                    }
+                    let e = excluded.entry(*label).or_default();
+                    match side {
+                        Side::Cold => e.cold_ml += n as f64 * ct_voxel_ml,
+                        Side::Hot => e.hot_ml += n as f64 * ct_voxel_ml,
+                    }
+                }
+                if !changed {
+                    break;
+                }
+                (q, clusters) = measure(&labels, &kept, &regions)?;
+            }
+        }
         let mut organ_map = BTreeMap::new();
         for (label, name) in &organs {
-            let Some((r, residual)) = q.iter().zip(&residuals).find(|(r, _)| r.label == *label)
-            else {
+            let Some(r) = q.iter().find(|r| r.label == *label) else {
                 continue;
             };
+            let residual = regions
+                .iter()
+                .position(|r| r == label)
+                .and_then(|i| residuals.get(i).copied().flatten());
             if r.volume_ml <= 0.0 {
                 continue;
             }
@@ -274,7 +334,8 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                     volume_ml: labels.data().iter().filter(|&&l| l == *label).count() as f64
                         * labels.grid().voxel_volume_mm3()
                         / 1000.0,
-                    residual: *residual,
+                    residual,
+                    excluded: excluded.get(label).copied(),
                 },
             );
         }
@@ -342,4 +403,46 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
     };
     write_json(&out.join("quantification.json"), &artifact)?;
     Ok(artifact)
+}
+
+/// One measurement of a time point's regions: the GTM (with PSF recovery and plain VOI) over
+/// `regions`, where the CT labels in `kept` are regions as they are and the rest of the body is
+/// split by CT number, and each region's residual clusters. `None` when labels and CT grids differ.
+fn measure_regions(
+    spect: &Volume<f32>,
+    ct: &Volume<f32>,
+    labels: &Volume<u8>,
+    kept: &[u8],
+    regions: &[u8],
+    spect_to_ct: &mrt_core::transform::RigidTransform,
+    cfg: &crate::config::SiteConfig,
+) -> Option<(Vec<RegionActivity>, Vec<Option<ClusterVoxels>>)> {
+    let regions_map = body_regions(labels, ct, kept)?;
+    let masks = fractional_masks(&regions_map, spect.grid(), spect_to_ct, regions, 3);
+    let blurred = blur_masks(&masks, cfg.psf_fwhm_mm);
+    let q = quantify_blurred(
+        spect,
+        &masks,
+        &blurred,
+        regions,
+        cfg.psf_fwhm_mm,
+        cfg.psf_fwhm_uncertainty_mm,
+    );
+    let concentrations: Vec<Option<f64>> = q
+        .iter()
+        .map(|r| {
+            r.gtm_mbq
+                .filter(|_| r.volume_ml > 0.0)
+                .map(|g| g * 1e6 / r.volume_ml)
+        })
+        .collect();
+    let clusters = residual_cluster_voxels(
+        spect,
+        &masks,
+        &blurred,
+        &concentrations,
+        cfg.psf_fwhm_mm,
+        cfg.uptake_mismatch_fraction,
+    );
+    Some((q, clusters))
 }

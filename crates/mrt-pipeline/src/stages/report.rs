@@ -258,6 +258,15 @@ pub fn run(
                     l.activity_mbq.map_or("-".into(), |a| format!("{a:.1}"))
                 ));
             }
+            for (name, o) in &t.organs {
+                if let Some(e) = o.excluded {
+                    warnings.push(format!(
+                        "time point {}: {name}: {:.1} mL colder and {:.1} mL hotter than the organ taken out of its mask \
+                         (exclude_uptake_mismatch); its activity and mass are of the {:.1} mL left",
+                        t.index, e.cold_ml, e.hot_ml, o.volume_ml
+                    ));
+                }
+            }
             let organs_sum: f64 = t.organs.values().map(|o| o.activity_mbq).sum();
             if organs_sum > t.fov_activity_mbq * 1.02 {
                 flag(&mut flags, "activity_balance", format!(
@@ -272,11 +281,13 @@ pub fn run(
                 .filter_map(|t| {
                     let o = t.organs.get(name)?;
                     let r = o.residual?;
-                    let share = r.cold_ml.max(r.hot_ml) / o.volume_ml * 100.0;
+                    // The residual is of the mask before any exclusion.
+                    let mask_ml = o.volume_ml + o.excluded.map_or(0.0, |e| e.cold_ml + e.hot_ml);
+                    let share = r.cold_ml.max(r.hot_ml) / mask_ml * 100.0;
                     (share >= cfg.uptake_mismatch_min_percent).then(|| {
                         format!(
                             "time point {}: {:.0} mL colder, {:.0} mL hotter, of {:.0} mL",
-                            t.index, r.cold_ml, r.hot_ml, o.volume_ml
+                            t.index, r.cold_ml, r.hot_ml, mask_ml
                         )
                     })
                 })
