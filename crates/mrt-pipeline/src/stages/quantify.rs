@@ -253,6 +253,12 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
         if cfg.exclude_uptake_mismatch {
             let ct_voxel_ml = labels.grid().voxel_volume_mm3() / 1000.0;
             for _ in 0..EXCLUSION_ROUNDS {
+                let before = (
+                    labels.clone(),
+                    kept.clone(),
+                    regions.clone(),
+                    excluded.clone(),
+                );
                 let mut changed = false;
                 for (label, name) in &organs {
                     let Some(i) = regions.iter().position(|r| r == label) else {
@@ -294,7 +300,20 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                 if !changed {
                     break;
                 }
-                (q, clusters) = measure(&labels, &kept, &regions)?;
+                let (q_new, clusters_new) = measure(&labels, &kept, &regions)?;
+                // A region too small to solve for makes the GTM unsolvable; keep the last
+                // solvable measurement rather than fall back to recovery coefficients.
+                let gtm = |q: &[RegionActivity], l: u8| {
+                    q.iter()
+                        .find(|r| r.label == l)
+                        .and_then(|r| r.gtm_mbq)
+                        .is_some_and(f64::is_finite)
+                };
+                if organs.iter().any(|(l, _)| gtm(&q, *l) && !gtm(&q_new, *l)) {
+                    (labels, kept, regions, excluded) = before;
+                    break;
+                }
+                (q, clusters) = (q_new, clusters_new);
             }
         }
         let mut organ_map = BTreeMap::new();
