@@ -353,7 +353,12 @@ pub fn run(
             let volumes: Vec<Option<f64>> = q
                 .timepoints
                 .iter()
-                .map(|t| t.organs.get(name).map(|o| o.volume_ml))
+                // As segmented, before any tissue was taken out for its uptake.
+                .map(|t| {
+                    t.organs
+                        .get(name)
+                        .map(|o| o.volume_ml + o.excluded.map_or(0.0, |e| e.cold_ml + e.hot_ml))
+                })
                 .collect();
             let activities: Vec<Option<f64>> = q
                 .timepoints
