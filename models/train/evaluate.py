@@ -9,6 +9,7 @@ Cases: held-out phantoms (seeds < 100000: never used in training), and the real 
 (held out from training entirely).
 Usage: evaluate.py --model-dir models/ct-organs --phantoms DIR [--real-ct CT --real-labels LAB]
                    [--out results.json] [--update-card]
+       evaluate.py --model-dir models/ct-organs --card-from results.json   (card from a saved run)
 """
 import argparse
 import glob
@@ -94,13 +95,19 @@ def summarise(rows):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
-    ap.add_argument("--phantoms", required=True, help="dir with <preset>_<seed>/ phantom studies (seeds < 100000)")
+    ap.add_argument("--phantoms", help="dir with <preset>_<seed>/ phantom studies (seeds < 100000)")
     ap.add_argument("--real-ct", default=None)
     ap.add_argument("--real-labels", default=None)
     ap.add_argument("--out", default=None)
     ap.add_argument("--update-card", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--card-from", default=None, help="only write a saved --out JSON into the card, evaluating nothing")
     a = ap.parse_args()
+    if a.card_from:
+        update_card(a.model_dir, json.load(open(a.card_from)))
+        return
+    if not a.phantoms:
+        ap.error("--phantoms is required")
     model = Model(a.model_dir, a.threads)
     results = {"groups": {}, "cases": {}}
     groups = {}
@@ -129,27 +136,33 @@ def main():
     if a.out:
         json.dump(results, open(a.out, "w"), indent=1)
     if a.update_card:
-        cp = os.path.join(a.model_dir, "model-card.json")
-        card = json.load(open(cp))
-        names = {g: sorted(k for k in results["cases"] if k.startswith(g + "_")) for g in groups}
-        primary = "small" if "small" in results["groups"] else next(iter(results["groups"]))
-        card["validation"] = {
-            # contract: organ -> mean Dice on the primary held-out set (small-preset phantoms)
-            "dice": {o: v["mean"] for o, v in results["groups"][primary]["dice"].items()},
-            "dice_min": {o: v["min"] for o, v in results["groups"][primary]["dice"].items()},
-            "by_set": {g: {o: {"mean": v["mean"], "min": v["min"]} for o, v in r["dice"].items()}
-                       for g, r in results["groups"].items()},
-            "cases": f"dice/dice_min: set '{primary}'. " + "; ".join(
-                (f"{g}: mrtdose phantoms preset {g}, seeds {names[g][0].rsplit('_', 1)[1]}-{names[g][-1].rsplit('_', 1)[1]} "
-                 f"({len(names[g])} cases, never used in training)") if g != "real_totalseg_s0009" else
-                "real_totalseg_s0009: real CT of TotalSegmentator subject s0009 vs its labels (held out from training; "
-                "narrow 178 mm FOV cuts every organ)" for g in groups)
-                + "; Dice on each case's native CT grid, onnxruntime CPU, sliding window as in this card",
-        }
-        with open(cp, "w") as f:
-            json.dump(card, f, indent=2)
-            f.write("\n")
-        print(f"updated {cp}")
+        update_card(a.model_dir, results)
+
+
+def update_card(model_dir, results):
+    """Writes the held-out Dice of `results` (this script's --out JSON) into the card's `validation`."""
+    cp = os.path.join(model_dir, "model-card.json")
+    card = json.load(open(cp))
+    groups = list(results["groups"])
+    names = {g: sorted(k for k in results["cases"] if k.startswith(g + "_")) for g in groups}
+    primary = "small" if "small" in results["groups"] else groups[0]
+    card["validation"] = {
+        # contract: organ -> mean Dice on the primary held-out set (small-preset phantoms)
+        "dice": {o: v["mean"] for o, v in results["groups"][primary]["dice"].items()},
+        "dice_min": {o: v["min"] for o, v in results["groups"][primary]["dice"].items()},
+        "by_set": {g: {o: {"mean": v["mean"], "min": v["min"]} for o, v in r["dice"].items()}
+                   for g, r in results["groups"].items()},
+        "cases": f"dice/dice_min: set '{primary}'. " + "; ".join(
+            (f"{g}: mrtdose phantoms preset {g}, seeds {names[g][0].rsplit('_', 1)[1]}-{names[g][-1].rsplit('_', 1)[1]} "
+             f"({len(names[g])} cases, never used in training)") if g != "real_totalseg_s0009" else
+            "real_totalseg_s0009: real CT of TotalSegmentator subject s0009 vs its labels (held out from training; "
+            "narrow 178 mm FOV cuts every organ)" for g in groups)
+            + "; Dice on each case's native CT grid, onnxruntime CPU, sliding window as in this card",
+    }
+    with open(cp, "w") as f:
+        json.dump(card, f, indent=2)
+        f.write("\n")
+    print(f"updated {cp}")
 
 
 if __name__ == "__main__":
