@@ -217,7 +217,8 @@ impl TacsInput {
 }
 
 impl OrganInput {
-    fn validate(&self) -> Result<(), InputError> {
+    /// Checks this organ's rules (those of [`TacsInput::validate`] that concern one organ).
+    pub fn validate(&self) -> Result<(), InputError> {
         let n = &self.name;
         if !mrt_reference::ORGANS.contains(&n.as_str()) {
             return Err(organ_err(

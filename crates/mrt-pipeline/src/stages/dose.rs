@@ -39,7 +39,8 @@ pub struct DoseArtifact {
     pub tacs: Option<TacsInput>,
     /// The engine's result (`mrtdose.dosimetry.v1`), when it could run.
     pub result: Option<serde_json::Value>,
-    /// Why organ dosimetry could not run.
+    /// Why organ dosimetry, or an organ's, could not run (organs with an invalid measurement are
+    /// left out of `tacs` and `result`, the others still computed).
     pub error: Option<String>,
     /// Voxel dose map and DVHs, when made.
     pub voxel: Option<VoxelSummary>,
@@ -88,7 +89,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<DoseArtifact, 
         .iter()
         .map(|t| t.hours_post_injection)
         .collect();
-    let organs: Vec<OrganInput> = quant
+    let mut organs: Vec<OrganInput> = quant
         .masses
         .iter()
         .filter_map(|(name, mass)| {
@@ -116,6 +117,16 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<DoseArtifact, 
             })
         })
         .collect();
+    // One organ's bad measurement must not take the others' doses with it: it is left out and
+    // said why.
+    let mut left_out = Vec::new();
+    organs.retain(|o| match o.validate() {
+        Ok(()) => true,
+        Err(e) => {
+            left_out.push(e.to_string());
+            false
+        }
+    });
     let tacs = TacsInput {
         schema: mrt_dosimetry::input::SCHEMA.into(),
         radionuclide: "Lu-177".into(),
@@ -127,6 +138,11 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<DoseArtifact, 
     let (result, error) = match tacs.validate() {
         Ok(()) => (serde_json::to_value(mrt_dosimetry::run(&tacs)).ok(), None),
         Err(e) => (None, Some(e.to_string())),
+    };
+    let error = match (error, left_out.is_empty()) {
+        (e, true) => e,
+        (None, false) => Some(left_out.join("; ")),
+        (Some(e), false) => Some(format!("{}; {e}", left_out.join("; "))),
     };
     (ctx.tick)(Stage::Dose);
     let voxel = voxel_map(ctx, work, out, &study, &quant)?;

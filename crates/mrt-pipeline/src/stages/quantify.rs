@@ -301,13 +301,14 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                     break;
                 }
                 let (q_new, clusters_new) = measure(&labels, &kept, &regions)?;
-                // A region too small to solve for makes the GTM unsolvable; keep the last
-                // solvable measurement rather than fall back to recovery coefficients.
+                // A region too small to solve for makes the GTM unsolvable, and one the PSF
+                // cannot tell from the organ makes it trade activity between them (down to a
+                // negative organ); keep the last physical measurement instead.
                 let gtm = |q: &[RegionActivity], l: u8| {
                     q.iter()
                         .find(|r| r.label == l)
                         .and_then(|r| r.gtm_mbq)
-                        .is_some_and(f64::is_finite)
+                        .is_some_and(|g| g.is_finite() && g >= 0.0)
                 };
                 if organs.iter().any(|(l, _)| gtm(&q, *l) && !gtm(&q_new, *l)) {
                     (labels, kept, regions, excluded) = before;
