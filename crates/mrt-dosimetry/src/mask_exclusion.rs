@@ -112,7 +112,7 @@ pub fn exclude_spect_voxels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quantify::{blur_masks, quantify_blurred};
+    use crate::quantify::{blur_masks, quantify_blurred, RegionActivity};
     use crate::residual::residual_cluster_voxels;
     use mrt_core::filter::{gaussian_blur, Edge};
 
@@ -154,11 +154,7 @@ mod tests {
         let q = quantify_blurred(spect, &masks, &blurred, regions, FWHM_MM, 0.0);
         let conc: Vec<Option<f64>> = q
             .iter()
-            .map(|r| {
-                r.gtm_mbq
-                    .filter(|_| r.volume_ml > 0.0)
-                    .map(|g| g * 1e6 / r.volume_ml)
-            })
+            .map(RegionActivity::gtm_concentration_bq_per_ml)
             .collect();
         let clusters = residual_cluster_voxels(spect, &masks, &blurred, &conc, FWHM_MM, 0.35);
         let organ = clusters[0].clone().expect("organ has a concentration");

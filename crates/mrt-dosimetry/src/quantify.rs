@@ -131,6 +131,16 @@ pub struct RegionActivity {
     pub gtm_mbq: Option<f64>,
 }
 
+impl RegionActivity {
+    /// The GTM's uniform concentration of the region (Bq/mL), when solved and the region has a
+    /// volume.
+    pub fn gtm_concentration_bq_per_ml(&self) -> Option<f64> {
+        self.gtm_mbq
+            .filter(|_| self.volume_ml > 0.0)
+            .map(|g| g * 1e6 / self.volume_ml)
+    }
+}
+
 /// Quantifies every region of `masks` (fractions on the SPECT grid) in `spect_bq_per_ml`.
 pub fn quantify(
     spect_bq_per_ml: &Volume<f32>,

@@ -450,11 +450,7 @@ fn measure_regions(
     );
     let concentrations: Vec<Option<f64>> = q
         .iter()
-        .map(|r| {
-            r.gtm_mbq
-                .filter(|_| r.volume_ml > 0.0)
-                .map(|g| g * 1e6 / r.volume_ml)
-        })
+        .map(RegionActivity::gtm_concentration_bq_per_ml)
         .collect();
     let clusters = residual_cluster_voxels(
         spect,
