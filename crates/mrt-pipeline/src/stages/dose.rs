@@ -117,16 +117,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<DoseArtifact, 
             })
         })
         .collect();
-    // One organ's bad measurement must not take the others' doses with it: it is left out and
-    // said why.
-    let mut left_out = Vec::new();
-    organs.retain(|o| match o.validate() {
-        Ok(()) => true,
-        Err(e) => {
-            left_out.push(e.to_string());
-            false
-        }
-    });
+    let left_out = leave_out_invalid(&mut organs);
     let tacs = TacsInput {
         schema: mrt_dosimetry::input::SCHEMA.into(),
         radionuclide: "Lu-177".into(),
@@ -158,6 +149,20 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<DoseArtifact, 
     };
     write_json(&out.join("dosimetry.json"), &artifact)?;
     Ok(artifact)
+}
+
+/// Removes the organs whose input is invalid (e.g. a negative activity) and returns why, one
+/// line per organ: one organ's bad measurement must not take the others' doses with it.
+fn leave_out_invalid(organs: &mut Vec<OrganInput>) -> Vec<String> {
+    let mut left_out = Vec::new();
+    organs.retain(|o| match o.validate() {
+        Ok(()) => true,
+        Err(e) => {
+            left_out.push(e.to_string());
+            false
+        }
+    });
+    left_out
 }
 
 /// The voxel dose map, or `None` when no time point can be placed in the reference frame.
@@ -330,4 +335,41 @@ fn voxel_map(
         timepoints: used,
         dvh,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn organ(name: &str, activity_mbq: Vec<f64>) -> OrganInput {
+        OrganInput {
+            name: name.into(),
+            mass_g: 150.0,
+            times_h: vec![4.0, 24.0, 72.0, 168.0],
+            activity_mbq,
+            fit_model: FitChoice::Auto,
+            activity_uncertainty_percent: Some(5.0),
+            mass_uncertainty_percent: None,
+            recovery_uncertainty_percent: None,
+            previous_cycles: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_negative_activity_leaves_out_only_its_organ() {
+        let mut organs = vec![
+            organ("kidney_left", vec![60.0, 40.0, 20.0, 5.0]),
+            organ("kidney_right", vec![90.0, 70.0, -1.3, 10.0]),
+            organ("spleen", vec![150.0, 220.0, 160.0, 80.0]),
+        ];
+        let why = leave_out_invalid(&mut organs);
+        let kept: Vec<&str> = organs.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(kept, ["kidney_left", "spleen"]);
+        assert_eq!(why.len(), 1);
+        assert!(
+            why[0].contains("kidney_right") && why[0].contains("-1.3"),
+            "{}",
+            why[0]
+        );
+    }
 }
