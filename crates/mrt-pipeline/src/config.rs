@@ -81,9 +81,9 @@ pub struct SiteConfig {
     pub uptake_mismatch_min_percent: f64,
     /// Take such a cluster out of the organ's mask (as its own GTM region; the mass loses it
     /// too) and measure the organ again, up to twice per time point; of a cold and a hot cluster
-    /// the one departing further, and only while it is under half the organ; a round leaving an
-    /// organ's GTM negative or unsolvable is undone. The flag is raised all the same. Default
-    /// true.
+    /// the one departing further, and only while it is under half the organ (a hot one without
+    /// its PSF halo); a round leaving an organ's GTM negative or unsolvable is undone. The flag
+    /// is raised all the same. Default true.
     pub exclude_uptake_mismatch: bool,
 }
 
