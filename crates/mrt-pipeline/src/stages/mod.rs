@@ -16,6 +16,7 @@ pub mod quantify;
 pub mod register;
 pub mod report;
 pub mod segment;
+pub mod uptake_exclusion;
 
 /// A pipeline stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

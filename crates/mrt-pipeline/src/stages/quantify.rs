@@ -8,7 +8,6 @@ use std::path::Path;
 use mrt_core::Volume;
 use mrt_dosimetry::density::organ_mass;
 use mrt_dosimetry::lesions::{split_hot_lesions, LesionOptions};
-use mrt_dosimetry::mask_exclusion::{exclude_spect_voxels, foreign_cluster, Side};
 use mrt_dosimetry::quantify::RegionActivity;
 use mrt_dosimetry::quantify::{
     blur_masks, body_regions, fractional_masks, quantify_blurred, LOW_DENSITY, SOFT_TISSUE,
@@ -20,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ingest::StudyManifest;
 use super::segment::SegmentationArtifact;
+use super::uptake_exclusion::{exclude_foreign_tissue, RegionModel};
 use super::{io_err, read_json, write_json, Stage, StageContext, StageError};
 use crate::config::QuantMethod;
 
@@ -109,9 +109,6 @@ pub const LIVER_LESION: u8 = 253;
 /// Region values of tissue taken out of organ `i`'s mask (index into [`ORGANS`]):
 /// `EXCLUDED_BASE + 2i` colder, `+ 2i + 1` hotter than the organ; each is its own GTM region.
 pub const EXCLUDED_BASE: u8 = 240;
-
-/// Rounds of exclusion and refit per time point (the second takes what the first refit reveals).
-const EXCLUSION_ROUNDS: usize = 2;
 
 /// An organ's mass from the CT.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -227,96 +224,56 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             .filter(|l| l.count > 0),
             _ => None,
         };
-        let mut kept = organ_values.clone();
-        let mut regions = regions.clone();
-        if lesions.is_some() {
-            kept.push(LIVER_LESION);
-            regions.insert(organ_values.len(), LIVER_LESION);
-        }
-        let measure = |labels: &Volume<u8>, kept: &[u8], regions: &[u8]| {
-            measure_regions(&spect, &ct, labels, kept, regions, &a.spect_to_ct, cfg).ok_or_else(
-                || {
-                    StageError::Input(format!(
-                        "time point {}: labels and CT grids differ",
-                        t.index
-                    ))
-                },
-            )
+        let mut model = RegionModel {
+            labels,
+            kept: organ_values.clone(),
+            regions: regions.clone(),
         };
-        let (mut q, mut clusters) = measure(&labels, &kept, &regions)?;
+        if lesions.is_some() {
+            model.kept.push(LIVER_LESION);
+            model.regions.insert(organ_values.len(), LIVER_LESION);
+        }
+        let measure = |m: &RegionModel| {
+            measure_regions(
+                &spect,
+                &ct,
+                &m.labels,
+                &m.kept,
+                &m.regions,
+                &a.spect_to_ct,
+                cfg,
+            )
+            .ok_or_else(|| {
+                StageError::Input(format!(
+                    "time point {}: labels and CT grids differ",
+                    t.index
+                ))
+            })
+        };
+        let mut measured = measure(&model)?;
         let spect_voxel_ml = spect.grid().voxel_volume_mm3() / 1000.0;
-        let residuals: Vec<Option<ResidualClusters>> = clusters
+        let residuals: Vec<Option<ResidualClusters>> = measured
+            .1
             .iter()
             .map(|c| c.as_ref().map(|c| c.sizes(spect_voxel_ml)))
             .collect();
-        let mut excluded: BTreeMap<u8, ExcludedTissue> = BTreeMap::new();
-        if cfg.exclude_uptake_mismatch {
-            let ct_voxel_ml = labels.grid().voxel_volume_mm3() / 1000.0;
-            for _ in 0..EXCLUSION_ROUNDS {
-                let before = (
-                    labels.clone(),
-                    kept.clone(),
-                    regions.clone(),
-                    excluded.clone(),
-                );
-                let mut changed = false;
-                for (label, name) in &organs {
-                    let Some(i) = regions.iter().position(|r| r == label) else {
-                        continue;
-                    };
-                    let Some(c) = &clusters[i] else { continue };
-                    let Some((side, voxels)) = foreign_cluster(
-                        c,
-                        q[i].voi_voxels,
-                        cfg.uptake_mismatch_min_percent / 100.0,
-                    ) else {
-                        continue;
-                    };
-                    let organ_index = ORGANS.iter().position(|o| o == name).unwrap_or(0) as u8;
-                    let new_label = EXCLUDED_BASE + 2 * organ_index + u8::from(side == Side::Hot);
-                    let n = exclude_spect_voxels(
-                        &mut labels,
-                        *label,
-                        new_label,
-                        spect.grid(),
-                        voxels,
-                        &a.spect_to_ct,
-                    );
-                    if n == 0 {
-                        continue;
-                    }
-                    changed = true;
-                    if !kept.contains(&new_label) {
-                        kept.push(new_label);
-                        // Before the body regions, as the liver lesions are.
-                        regions.insert(regions.len() - 2, new_label);
-                    }
-                    let e = excluded.entry(*label).or_default();
-                    match side {
-                        Side::Cold => e.cold_ml += n as f64 * ct_voxel_ml,
-                        Side::Hot => e.hot_ml += n as f64 * ct_voxel_ml,
-                    }
-                }
-                if !changed {
-                    break;
-                }
-                let (q_new, clusters_new) = measure(&labels, &kept, &regions)?;
-                // A region too small to solve for makes the GTM unsolvable, and one the PSF
-                // cannot tell from the organ makes it trade activity between them (down to a
-                // negative organ); keep the last physical measurement instead.
-                let gtm = |q: &[RegionActivity], l: u8| {
-                    q.iter()
-                        .find(|r| r.label == l)
-                        .and_then(|r| r.gtm_mbq)
-                        .is_some_and(|g| g.is_finite() && g >= 0.0)
-                };
-                if organs.iter().any(|(l, _)| gtm(&q, *l) && !gtm(&q_new, *l)) {
-                    (labels, kept, regions, excluded) = before;
-                    break;
-                }
-                (q, clusters) = (q_new, clusters_new);
-            }
-        }
+        let excluded = if cfg.exclude_uptake_mismatch {
+            exclude_foreign_tissue(
+                &mut model,
+                &mut measured,
+                &organs,
+                spect.grid(),
+                &a.spect_to_ct,
+                cfg.uptake_mismatch_min_percent / 100.0,
+                measure,
+            )?
+        } else {
+            BTreeMap::new()
+        };
+        let RegionModel {
+            labels, regions, ..
+        } = model;
+        let (q, _) = measured;
         let mut organ_map = BTreeMap::new();
         for (label, name) in &organs {
             let Some(r) = q.iter().find(|r| r.label == *label) else {
