@@ -33,7 +33,7 @@ pub enum Side {
 /// The cluster of `clusters` to take out of an organ whose VOI has `voi_voxels` SPECT voxels, or
 /// `None`: a candidate holds at least `min_share` of the VOI (e.g. 0.05) and less than half of
 /// it; of two candidates the one with the larger mean residual in magnitude. For a hot cluster
-/// the voxels returned are its core (half its extreme residual, see [`ClusterVoxels`]), not the
+/// the voxels returned are its core (half its peak residual, see [`ClusterVoxels`]), not the
 /// PSF halo around it, which is the organ's own tissue. A cold cluster is returned whole: foreign
 /// cold tissue lies at the mask's edge (bowel beside a kidney), where the smoothed residual keeps
 /// falling past the tissue into the background the GTM expected spill-out from, so half its
@@ -277,8 +277,9 @@ mod tests {
     #[test]
     fn a_small_hot_lesion_is_taken_out_without_its_psf_halo() {
         // Organ x 19..29 at 1000 Bq/mL with a 12 mm lesion (voxels 23..26 on every axis) at
-        // 20000 (tumour-to-liver ratios of 10-30 are usual on 177Lu-DOTATATE): the PSF spreads the lesion over the parenchyma around it, above the 35 %
-        // threshold well beyond the lesion's edge. What is taken out stays within one voxel of
+        // 20000 (tumour-to-liver ratios of 10-30 are usual on 177Lu-DOTATATE): the PSF spreads
+        // the lesion over the parenchyma around it, above the 35 % threshold well beyond the
+        // lesion's edge. What is taken out stays within one voxel of
         // the lesion (a blurred step crosses half its height at its edge); the whole cluster
         // reaches further.
         let lesion = |v: usize| {
@@ -348,7 +349,6 @@ mod tests {
         let big = ClusterVoxels {
             cold: (0..60).collect(),
             cold_mean_fraction: -0.6,
-            cold_core: (0..40).collect(),
             ..ClusterVoxels::default()
         };
         assert!(foreign_cluster(&big, 100, 0.05).is_none());
@@ -360,7 +360,6 @@ mod tests {
         let both = ClusterVoxels {
             cold: (0..10).collect(),
             cold_mean_fraction: -0.4,
-            cold_core: (0..6).collect(),
             hot: (10..30).collect(),
             hot_mean_fraction: 0.7,
             hot_core: (12..25).collect(),

@@ -34,8 +34,8 @@ pub struct ResidualClusters {
 /// with the mean smoothed residual over each as a fraction of the region's concentration
 /// (negative for cold). Empty clusters have a mean of 0.
 ///
-/// Each cluster also has a *core*: its voxels whose smoothed residual reaches half the cluster's
-/// extreme value. The smoothed residual of foreign tissue is a blurred step, and a blurred step
+/// The hot cluster also has a *core*: its voxels whose smoothed residual reaches half the
+/// cluster's peak. The smoothed residual of foreign tissue is a blurred step, and a blurred step
 /// crosses half its height at the step's edge; a fixed threshold (a fraction of the organ's
 /// concentration) sits lower on a strong step and so also takes the organ's own tissue in the
 /// PSF halo around it (the same reason [`crate::lesions`] trims lesions to a background-corrected
@@ -47,8 +47,6 @@ pub struct ClusterVoxels {
     pub cold: Vec<usize>,
     /// Mean smoothed residual over `cold` / concentration (≤ −threshold, or 0 when empty).
     pub cold_mean_fraction: f64,
-    /// The voxels of `cold` at or below half its most negative smoothed residual.
-    pub cold_core: Vec<usize>,
     /// Voxels of the largest hot cluster.
     pub hot: Vec<usize>,
     /// Mean smoothed residual over `hot` / concentration (≥ threshold, or 0 when empty).
@@ -117,9 +115,9 @@ pub fn residual_cluster_voxels(
         Volume::new(spect_bq_per_ml.grid().clone(), residual).expect("sized from the SPECT grid");
     let smoothed = gaussian_blur(&residual, psf_fwhm_mm, Edge::Zero);
     let dims = spect_bq_per_ml.grid().dims;
-    // The largest component's voxels, its mean smoothed residual / c and its core (the voxels
-    // whose residual reaches half the component's extreme value, on the component's side).
-    let largest = |mask: &[bool], c: f64| -> (Vec<usize>, f64, Vec<usize>) {
+    let residual_of = |v: usize| f64::from(smoothed.data()[v]);
+    // The largest component's voxels and its mean smoothed residual / c.
+    let largest = |mask: &[bool], c: f64| -> (Vec<usize>, f64) {
         let (components, sizes) = connected_components(mask, dims);
         let Some((id, _)) = sizes
             .iter()
@@ -127,22 +125,23 @@ pub fn residual_cluster_voxels(
             .skip(1)
             .max_by_key(|&(i, &s)| (s, std::cmp::Reverse(i)))
         else {
-            return (Vec::new(), 0.0, Vec::new());
+            return (Vec::new(), 0.0);
         };
         let voxels: Vec<usize> = (0..n).filter(|&v| components[v] as usize == id).collect();
-        let residual_of = |v: usize| f64::from(smoothed.data()[v]);
         let mean = voxels.iter().map(|&v| residual_of(v)).sum::<f64>() / voxels.len() as f64;
-        let extreme = voxels
+        (voxels, mean / c)
+    };
+    // The voxels of a hot cluster whose residual reaches half the cluster's peak.
+    let hot_core = |voxels: &[usize]| -> Vec<usize> {
+        let peak = voxels
             .iter()
             .map(|&v| residual_of(v))
-            .max_by(|a, b| a.abs().total_cmp(&b.abs()))
-            .unwrap_or(0.0);
-        let core = voxels
+            .fold(f64::NEG_INFINITY, f64::max);
+        voxels
             .iter()
             .copied()
-            .filter(|&v| residual_of(v) * extreme.signum() >= 0.5 * extreme.abs())
-            .collect();
-        (voxels, mean / c, core)
+            .filter(|&v| residual_of(v) >= 0.5 * peak)
+            .collect()
     };
     masks
         .iter()
@@ -158,12 +157,12 @@ pub fn residual_cluster_voxels(
                     hot[v] = r > limit;
                 }
             }
-            let (cold, cold_mean_fraction, cold_core) = largest(&cold, c);
-            let (hot, hot_mean_fraction, hot_core) = largest(&hot, c);
+            let (cold, cold_mean_fraction) = largest(&cold, c);
+            let (hot, hot_mean_fraction) = largest(&hot, c);
+            let hot_core = hot_core(&hot);
             Some(ClusterVoxels {
                 cold,
                 cold_mean_fraction,
-                cold_core,
                 hot,
                 hot_mean_fraction,
                 hot_core,
