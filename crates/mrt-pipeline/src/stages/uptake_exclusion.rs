@@ -52,19 +52,25 @@ pub fn exclude_foreign_tissue(
     let ct_voxel_ml = model.labels.grid().voxel_volume_mm3() / 1000.0;
     let mut excluded: BTreeMap<u8, ExcludedTissue> = BTreeMap::new();
     for _ in 0..EXCLUSION_ROUNDS {
+        let (q, clusters) = &*measured;
+        let foreign: Vec<(u8, &str, Side, Vec<usize>)> = organs
+            .iter()
+            .filter_map(|&(label, name)| {
+                let i = model.regions.iter().position(|&r| r == label)?;
+                let (side, voxels) =
+                    foreign_cluster(clusters[i].as_ref()?, q[i].voi_voxels, min_share)?;
+                Some((label, name, side, voxels.to_vec()))
+            })
+            .collect();
+        if foreign.is_empty() {
+            break;
+        }
+        // Only now the copy that an unphysical refit returns to.
         let before = (model.clone(), excluded.clone());
         let mut changed = false;
-        for (label, name) in organs {
-            let (q, clusters) = &*measured;
-            let Some(i) = model.regions.iter().position(|r| r == label) else {
-                continue;
-            };
-            let Some(c) = &clusters[i] else { continue };
-            let Some((side, voxels)) = foreign_cluster(c, q[i].voi_voxels, min_share) else {
-                continue;
-            };
+        for (label, name, side, voxels) in &foreign {
             let organ_index = ORGANS.iter().position(|o| o == name).unwrap_or(0) as u8;
-            let new_label = EXCLUDED_BASE + 2 * organ_index + u8::from(side == Side::Hot);
+            let new_label = EXCLUDED_BASE + 2 * organ_index + u8::from(*side == Side::Hot);
             let n = exclude_spect_voxels(
                 &mut model.labels,
                 *label,
