@@ -23,7 +23,7 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import ORGANS, argmax_channels, dice, gaussian_importance, grid_shape, phantom_labels_to_model, resample, to_lps_zyx, window_starts  # noqa: E402
+from common import ORGANS, dice, gaussian_importance, phantom_labels_to_model, to_lps_zyx, window_starts  # noqa: E402
 from evaluate import Model  # noqa: E402
 
 
@@ -48,20 +48,12 @@ def multi_offset_probs(model, x, offsets):
 
 
 def case_dice(model, ct_path, lab_path, offsets):
-    img = nib.load(ct_path)
-    ct, sp, _ = to_lps_zyx(img, np.asarray(img.dataobj).astype(np.float32))
-    shape = grid_shape(ct.shape, sp, model.sp)
-    x = model.norm(resample(ct, sp, model.sp, order=1, out_shape=shape, antialias=True))
-    pads = [(0, max(s + (-s) % model.mult, p) - s) for s, p in zip(x.shape, model.patch)]
-    x = np.pad(x, pads, constant_values=float(model.norm(np.float32(-1000))))
+    x, native_shape, shape = model.prepare(nib.load(ct_path))
     li = nib.load(lab_path)
     truth = phantom_labels_to_model(to_lps_zyx(li, np.asarray(li.dataobj).astype(np.int32))[0])
     out = []
     for prob in multi_offset_probs(model, x, offsets):
-        prob = prob[:, : shape[0], : shape[1], : shape[2]]
-        ch = (resample(prob[c], [model.sp] * 3, 1.0, order=1, out_shape=ct.shape) if tuple(shape) != ct.shape
-              else prob[c] for c in range(prob.shape[0]))
-        lab = argmax_channels(ch, ct.shape)
+        lab = model.to_native_labels(prob, native_shape, shape)
         out.append({o: dice(lab == k, truth == k) for k, o in enumerate(ORGANS, 1) if (truth == k).any()})
     return out
 

@@ -44,23 +44,32 @@ class Model:
     def norm(self, hu):
         return ((np.clip(hu, self.lo, self.hi) - self.sub) / self.div).astype(np.float32)
 
-    def segment(self, ct_img):
-        """Returns (labels on the native grid in LPS [z,y,x] order, timing dict)."""
-        t0 = time.time()
+    def prepare(self, ct_img):
+        """The network's input for a CT: (x padded on the model grid, native LPS [z,y,x] shape, unpadded
+        model-grid shape)."""
         ct, sp, _ = to_lps_zyx(ct_img, np.asarray(ct_img.dataobj).astype(np.float32))
         shape = grid_shape(ct.shape, sp, self.sp)
         x = self.norm(resample(ct, sp, self.sp, order=1, out_shape=shape, antialias=True))
         # pad (at the end) to a multiple of size_multiple and at least patch_size, with air
         pads = [(0, max(s + (-s) % self.mult, p) - s) for s, p in zip(x.shape, self.patch)]
         x = np.pad(x, pads, constant_values=float(self.norm(np.float32(-1000))))
+        return x, ct.shape, shape
+
+    def to_native_labels(self, prob, native_shape, shape):
+        """Crop the padding, resample the probabilities to the native grid (trilinear), argmax."""
+        prob = prob[:, : shape[0], : shape[1], : shape[2]]
+        channels = (resample(prob[c], [self.sp] * 3, 1.0, order=1, out_shape=native_shape) if tuple(shape) != native_shape
+                    else prob[c] for c in range(prob.shape[0]))
+        return argmax_channels(channels, native_shape)
+
+    def segment(self, ct_img):
+        """Returns (labels on the native grid in LPS [z,y,x] order, timing dict)."""
+        t0 = time.time()
+        x, native_shape, shape = self.prepare(ct_img)
         t1 = time.time()
         prob = sliding_window(lambda a: self.sess.run(["logits"], {"ct": a})[0], x, self.patch, self.overlap)
-        prob = prob[:, : shape[0], : shape[1], : shape[2]]
         t2 = time.time()
-        # back to the native grid: trilinear probabilities, argmax
-        channels = (resample(prob[c], [self.sp] * 3, 1.0, order=1, out_shape=ct.shape) if tuple(shape) != ct.shape
-                    else prob[c] for c in range(prob.shape[0]))
-        lab = argmax_channels(channels, ct.shape)
+        lab = self.to_native_labels(prob, native_shape, shape)
         t3 = time.time()
         return lab, {"preprocess_s": t1 - t0, "network_s": t2 - t1, "postprocess_s": t3 - t2, "total_s": t3 - t0,
                      "model_grid": list(x.shape)}
