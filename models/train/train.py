@@ -36,15 +36,36 @@ def load_cache(d):
     return train, val
 
 
-def random_patch(img, lab, rng, fg_prob=0.6, organ_w=None):
+KIDNEY_LEFT, SPLEEN = 2, 4
+CONTACT_REACH_VOXELS = 4  # 12 mm on the 3 mm grid
+
+
+def contact_voxels(lab, reach=CONTACT_REACH_VOXELS):
+    """Flat indices of the voxels where the left kidney and the spleen meet: left-kidney voxels within `reach`
+    voxels of the spleen and spleen voxels within `reach` of the left kidney (empty when they lie further
+    apart). Model 1.3.0's commonest error is spleen called left kidney across this contact."""
+    kl, sp = lab == KIDNEY_LEFT, lab == SPLEEN
+    if not kl.any() or not sp.any():
+        return np.zeros(0, np.int64)
+    near_sp = ndimage.distance_transform_edt(~sp) <= reach
+    near_kl = ndimage.distance_transform_edt(~kl) <= reach
+    return np.flatnonzero((kl & near_sp) | (sp & near_kl))
+
+
+def random_patch(img, lab, rng, fg_prob=0.6, organ_w=None, contact_prob=0.0, contact=None):
     """Random PATCH crop (air-padded when the volume is smaller), foreground-oversampled.
     organ_w: relative probabilities of centring on liver, kidney_left, kidney_right, spleen (among the
-    organs present); None = uniform."""
+    organs present); None = uniform. contact_prob: probability of centring on the left-kidney/spleen contact
+    instead (where the volume has one); contact(lab) returns its flat indices in the padded volume."""
     pad = [(max(0, (p - s + 1) // 2 + 1), max(0, (p - s + 1) // 2 + 1)) for p, s in zip(PATCH, img.shape)]
     if any(a for a, _ in pad):
         img = np.pad(img, pad, constant_values=AIR_HU)
         lab = np.pad(lab, pad, constant_values=0)
-    if rng.random() < fg_prob:
+    idx = contact(lab) if contact is not None and contact_prob > 0 and rng.random() < contact_prob else None
+    if idx is not None and len(idx):
+        ctr = np.unravel_index(int(rng.choice(idx)), lab.shape)
+        ctr = [int(v + rng.integers(-p // 8, p // 8 + 1)) for v, p in zip(ctr, PATCH)]
+    elif rng.random() < fg_prob:
         present = [c for c in range(1, NUM_CLASSES) if (lab == c).any()]
         if present and organ_w is not None:
             w = np.array([organ_w[c - 1] for c in present], float)
@@ -89,10 +110,23 @@ def augment(img, lab, rng, is_phantom):
     return img, lab
 
 
-def loss_fn(logits, target, ce_weight=None, dice_present=False):
-    """CE + soft Dice over the organ classes. dice_present: average the Dice term over the organs present in
-    the patch only (an absent organ's soft Dice is ~0 whatever the prediction, a constant that dilutes the
-    present organs' gradient; false positives of absent organs are still penalised by the CE term)."""
+def confusion_loss(p, target):
+    """Mean probability of left kidney on true spleen voxels plus mean probability of spleen on true left-kidney
+    voxels (each term only when that organ is in the patch): the swap CE spreads over all voxels, counted per
+    organ so that a few hundred confused voxels weigh as much as the organ they belong to."""
+    terms = []
+    for true_c, wrong_c in ((SPLEEN, KIDNEY_LEFT), (KIDNEY_LEFT, SPLEEN)):
+        m = target == true_c
+        if bool(m.any()):
+            terms.append(p[:, wrong_c][m].mean())
+    return sum(terms) if terms else p.sum() * 0
+
+
+def loss_fn(logits, target, ce_weight=None, dice_present=False, confusion_weight=0.0):
+    """CE + soft Dice over the organ classes (+ confusion_weight x confusion_loss). dice_present: average the
+    Dice term over the organs present in the patch only (an absent organ's soft Dice is ~0 whatever the
+    prediction, a constant that dilutes the present organs' gradient; false positives of absent organs are
+    still penalised by the CE term)."""
     ce = F.cross_entropy(logits, target, weight=ce_weight)
     p = torch.softmax(logits, 1)
     oh = F.one_hot(target, NUM_CLASSES).permute(0, 4, 1, 2, 3).float()
@@ -105,6 +139,8 @@ def loss_fn(logits, target, ce_weight=None, dice_present=False):
         dl = 1 - dsc[1:][present].mean() if bool(present.any()) else dsc.sum() * 0
     else:
         dl = 1 - dsc[1:].mean()
+    if confusion_weight > 0:
+        dl = dl + confusion_weight * confusion_loss(p, target)
     return ce + dl, ce.item(), dl.item()
 
 
@@ -232,6 +268,10 @@ def main():
     ap.add_argument("--val-overlap", type=float, default=0.5, help="sliding-window overlap during validation")
     ap.add_argument("--val-at-start", action="store_true", help="validate before the first step (baseline for best.pt)")
     ap.add_argument("--val-small", type=int, default=2, help="small validation phantoms used (of 5), plus the clinical one")
+    ap.add_argument("--contact-prob", type=float, default=0.0,
+                    help="probability of centring a patch on the left-kidney/spleen contact (where there is one)")
+    ap.add_argument("--confusion-weight", type=float, default=0.0,
+                    help="weight of the left-kidney/spleen confusion term added to the loss (see confusion_loss)")
     ap.add_argument("--bf16", action="store_true",
                     help="train under CPU bfloat16 autocast with channels-last 3D tensors (weights, optimiser and loss stay "
                          "float32; validation and export run in float32): ~2.5x the steps per second on AVX512-BF16 CPUs")
@@ -306,6 +346,7 @@ def main():
         run_val()
     model.train()
     t_log = time.time()
+    contact_cache = {}  # name -> flat contact indices in the padded volume
     while step < a.steps:
         frac = step / max(1, a.steps)
         if a.lr_minutes:
@@ -316,12 +357,13 @@ def main():
             g["lr"] = lr
         use_synth = sy and rng.random() < a.synth_prob
         name, img, lab = (sy if use_synth else ph)[int(rng.integers(0, len(sy if use_synth else ph)))]
-        x, y = random_patch(img, lab, rng, a.fg_prob, organ_w)
+        x, y = random_patch(img, lab, rng, a.fg_prob, organ_w, a.contact_prob,
+                            lambda padded, key=name: contact_cache.setdefault(key, contact_voxels(padded)))
         x, y = augment(x, y, rng, not use_synth)
         xt = torch.from_numpy(normalise(x))[None, None]
         yt = torch.from_numpy(y.astype(np.int64))[None]
         logits = forward(model, xt, a.bf16)
-        loss, ce, dl = loss_fn(logits, yt, ce_w, a.dice_present)
+        loss, ce, dl = loss_fn(logits, yt, ce_w, a.dice_present, a.confusion_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -332,7 +374,7 @@ def main():
             hist = []
             dt = (time.time() - t_log) / 25
             t_log = time.time()
-            print(f"step {step} loss {h[0]:.4f} ce {h[1]:.4f} dice_loss {h[2]:.4f} lr {lr:.2e} "
+            print(f"step {step} loss {h[0]:.4f} ce {h[1]:.4f} dice_loss(+confusion) {h[2]:.4f} lr {lr:.2e} "
                   f"{dt:.2f}s/step elapsed {elapsed0 + time.time() - t_start:.0f}s", flush=True)
         if step % 100 == 0:
             save("last.pt")
