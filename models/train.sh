@@ -4,12 +4,14 @@
 #   cargo build --release -p mrtdose     # builds target/release/mrtdose (the phantom generator)
 #   models/train.sh
 #
-# The shipped model is the result of six runs, replayed here: run 1 and run 2 (3000 steps from scratch),
+# The shipped model is the result of seven runs, replayed here: run 1 and run 2 (3000 steps from scratch),
 # run 3 (fine-tuning of the run-2 model, spleen/kidney-emphasised, best checkpoint by validation Dice),
 # run 4 (fine-tuning of the run-3 model with 20 more phantoms, left kidney weighted up, best checkpoint; shipped
 # as version 1.1.0), run 6 (fine-tuning of the run-4 model on more varied data: 24 more phantoms, half again
 # as many synthetic images; version 1.2.0) and run 7 (fine-tuning of the run-6 model on the same data under
-# bfloat16 autocast, ~2.5x the steps per second; version 1.3.0). Run 5 was tried and not kept (models/README.md).
+# bfloat16 autocast, ~2.5x the steps per second; version 1.3.0) and run 8 (fine-tuning of the run-7 model aimed at
+# the left-kidney/spleen confusion); version 1.4.0 is the run-7 and run-8 models averaged (export_ensemble.py).
+# Run 5 was tried and not kept (models/README.md).
 #
 # Environment:
 #   MRTDOSE_BIN     phantom generator binary (default: target/release/mrtdose)
@@ -40,6 +42,12 @@
 #                     mkdir -p /tmp/run6; for f in model.onnx model-card.json; do
 #                       git show 351d684:models/ct-organs/$f > /tmp/run6/$f; done
 #                     RUN7_INIT_ONNX=/tmp/run6/model.onnx models/train.sh     # ~2 h 20 min in all
+#   RUN8_MINUTES    wall-clock budget of run 8 (default 80; lr schedule ends 4 minutes before)
+#   RUN8_INIT_ONNX  start run 8 from this existing model.onnx instead of running runs 1-7 (the run-7 model,
+#                   version 1.3.0, which is also the ensemble's first member:
+#                     mkdir -p /tmp/run7; for f in model.onnx model-card.json; do
+#                       git show 6cfc117:models/ct-organs/$f > /tmp/run7/$f; done
+#                     RUN8_INIT_ONNX=/tmp/run7/model.onnx models/train.sh     # ~2 h 15 min in all
 #   THREADS         torch threads (default 2)
 # Wall time on 2 CPU cores (as measured for the shipped model; runs 1-3 shared the cores with other work):
 # ~3 min venv, ~40 min data (phantoms ~14 min, then the dataset cache ~25 min, mostly the synthetic images),
@@ -63,6 +71,8 @@ RUN6_MINUTES=${RUN6_MINUTES:-64}
 RUN6_INIT_ONNX=${RUN6_INIT_ONNX:-}
 RUN7_MINUTES=${RUN7_MINUTES:-90}
 RUN7_INIT_ONNX=${RUN7_INIT_ONNX:-}
+RUN8_MINUTES=${RUN8_MINUTES:-80}
+RUN8_INIT_ONNX=${RUN8_INIT_ONNX:-}
 RUN6_GIVEN=$RUN6_INIT_ONNX        # the run-6 log header only when the replay starts at run 6
 THREADS=${THREADS:-2}
 SEED=1234
@@ -150,7 +160,7 @@ fi
 "$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200006 8
 $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_DIR" --out "$CACHE/data" \
   --synth-per-template 12 --seed $SEED
-if [ -z "$RUN7_INIT_ONNX" ]; then
+if [ -z "$RUN7_INIT_ONNX" ] && [ -z "$RUN8_INIT_ONNX" ]; then
   if [ -n "$RUN6_GIVEN" ]; then
     echo "# run 6, from $RUN6_INIT_ONNX (the log of runs 1-4 is in git history: git show 5fb4546:models/ct-organs/training-log.txt)" > "$LOG"
   fi
@@ -159,18 +169,35 @@ if [ -z "$RUN7_INIT_ONNX" ]; then
   $PY "$M/train/export.py" --ckpt "$CACHE/ckpt6/best.pt" --out-dir "$CACHE/run6" --seed 1236 --version 1.2.0 \
     --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4 and 6 (fine-tuning; run 5 not kept); see models/train.sh"
   RUN7_INIT_ONNX=$CACHE/run6/model.onnx
-else
+elif [ -z "$RUN8_INIT_ONNX" ]; then
   echo "# run 7, from $RUN7_INIT_ONNX (the log of run 6 is in git history: git show 351d684:models/ct-organs/training-log.txt)" > "$LOG"
 fi
 #    Run 7: the run-6 model (version 1.2.0) fine-tuned on run 6's data under CPU bfloat16 autocast with
 #           channels-last tensors (train.py --bf16: ~2.5x the steps per second of float32 on this AVX512-BF16
 #           CPU); seed 1237, synth probability 0.45, lr 2e-4 -> 1e-5 cosine over the RUN7_MINUTES budget,
 #           validation every 500 steps.
-echo "# run 7" >> "$LOG"
-fine_tune "$CACHE/ckpt7" "$RUN7_INIT_ONNX" 40000 2e-4 1e-5 "$RUN7_MINUTES" 1,3,1.5,3 1237 0.45 --bf16 --val-every 500
-$PY "$M/train/export.py" --ckpt "$CACHE/ckpt7/best.pt" --out-dir "$M/ct-organs" --seed 1237 \
-  --version 1.3.0 \
-  --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4, 6 and 7 (fine-tuning; run 5 not kept); see models/train.sh"
+if [ -z "$RUN8_INIT_ONNX" ]; then
+  echo "# run 7" >> "$LOG"
+  fine_tune "$CACHE/ckpt7" "$RUN7_INIT_ONNX" 40000 2e-4 1e-5 "$RUN7_MINUTES" 1,3,1.5,3 1237 0.45 --bf16 --val-every 500
+  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt7/best.pt" --out-dir "$CACHE/run7" --seed 1237 \
+    --version 1.3.0 \
+    --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4, 6 and 7 (fine-tuning; run 5 not kept); see models/train.sh"
+  RUN8_INIT_ONNX=$CACHE/run7/model.onnx
+else
+  echo "# run 8, from $RUN8_INIT_ONNX (the log of run 7 is in git history: git show 6cfc117:models/ct-organs/training-log.txt)" > "$LOG"
+fi
+#    Run 8: the run-7 model (version 1.3.0) fine-tuned on the same data aimed at its commonest error (spleen called
+#           left kidney where the two meet): 30 % of patches centred on the left-kidney/spleen contact
+#           (train.py --contact-prob) and a confusion term in the loss (--confusion-weight 1); seed 1238,
+#           lr 1e-4 -> 5e-6 cosine over the RUN8_MINUTES budget (default 80), bfloat16, validation every 500
+#           steps. Shipped as version 1.4.0: the run-7 and run-8 models as one ONNX whose output is the log of
+#           their mean softmax (export_ensemble.py), which beat either alone on the calibration phantoms.
+echo "# run 8" >> "$LOG"
+fine_tune "$CACHE/ckpt8" "$RUN8_INIT_ONNX" 40000 1e-4 5e-6 "$RUN8_MINUTES" 1,3,1.5,3 1238 0.45 --bf16 --val-every 500 \
+  --contact-prob 0.3 --confusion-weight 1.0
+$PY "$M/train/export_ensemble.py" --out-dir "$M/ct-organs" --member-onnx "$RUN8_INIT_ONNX" \
+  --member-ckpt "$CACHE/ckpt8/best.pt" --seed 1238 --version 1.4.0 \
+  --history "mean softmax of two members: the run-7 model (run 1 + run 2, 3000 steps from scratch, then runs 3, 4, 6 and 7, fine-tuning; run 5 not kept) and the run-8 model (run 7's fine-tuned on the left-kidney/spleen contact); see models/train.sh"
 echo "# Evaluation of the exported ONNX (train/evaluate.py, onnxruntime CPU, $THREADS threads; per-case Dice on the native CT grid)" >> "$LOG"
 $PY "$M/train/evaluate.py" --model-dir "$M/ct-organs" --phantoms "$CACHE/eval" \
   --real-ct "$ANATOMY_DIR/totalseg_s0009_ct.nii.gz" --real-labels "$ANATOMY_DIR/totalseg_s0009_labels.nii.gz" \

@@ -47,7 +47,7 @@ def member_from_onnx(path):
         raise SystemExit(f"{path}: weights do not reproduce the ONNX model (max abs diff {err:.2e})")
     card = os.path.join(os.path.dirname(os.path.abspath(path)), "model-card.json")
     tr = json.load(open(card)).get("training", {}) if os.path.exists(card) else {}
-    return model, {"source": path, "steps": int(tr.get("steps", 0)), "duration_s": float(tr.get("duration_s", 0)),
+    return model, {"source": path, "steps": int(tr.get("steps", 0)), "duration_s": int(tr.get("duration_s", 0)),
                    "version": json.load(open(card)).get("version") if os.path.exists(card) else None}
 
 
@@ -57,7 +57,7 @@ def member_from_ckpt(path):
     model.load_state_dict(ck["model"])
     print(f"member {path}: step {ck['step']} of its run", flush=True)
     return model, {"source": path, "steps": int(ck["step"]) + int(ck.get("prior_steps", 0)),
-                   "duration_s": float(ck["elapsed_s"]), "data": ck.get("data")}
+                   "duration_s": int(round(ck["elapsed_s"])), "data": ck.get("data")}
 
 
 def main():
