@@ -45,10 +45,11 @@ def member_from_onnx(path):
     print(f"member {path}: {how}; max |torch - onnxruntime| = {err:.2e}", flush=True)
     if not err < 1e-3:
         raise SystemExit(f"{path}: weights do not reproduce the ONNX model (max abs diff {err:.2e})")
-    card = os.path.join(os.path.dirname(os.path.abspath(path)), "model-card.json")
-    tr = json.load(open(card)).get("training", {}) if os.path.exists(card) else {}
+    card_path = os.path.join(os.path.dirname(os.path.abspath(path)), "model-card.json")
+    card = json.load(open(card_path)) if os.path.exists(card_path) else {}
+    tr = card.get("training", {})
     return model, {"source": path, "steps": int(tr.get("steps", 0)), "duration_s": int(tr.get("duration_s", 0)),
-                   "version": json.load(open(card)).get("version") if os.path.exists(card) else None}
+                   "version": card.get("version")}
 
 
 def member_from_ckpt(path):
@@ -97,7 +98,7 @@ def main():
         # members fine-tuned from one another share their training: the card gives the longest member's
         # training, each member's own under "members" (history says how they descend)
         "steps": int(max(i["steps"] for _, i in members)),
-        "duration_s": int(round(max(i["duration_s"] for _, i in members))),
+        "duration_s": max(i["duration_s"] for _, i in members),
         "history": a.history,
         "members": [{k: v for k, v in i.items() if k != "data"} for _, i in members],
         "architecture": f"mean softmax of {len(models)} 3D U-Nets (each 5 levels, 8-16-32-64-128 ch, InstanceNorm, "

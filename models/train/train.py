@@ -52,6 +52,13 @@ def contact_voxels(lab, reach=CONTACT_REACH_VOXELS):
     return np.flatnonzero((kl & near_sp) | (sp & near_kl))
 
 
+def cached_contact(cache, key, lab):
+    """contact_voxels(lab), computed once per training volume (two distance transforms of the whole volume)."""
+    if key not in cache:
+        cache[key] = contact_voxels(lab)
+    return cache[key]
+
+
 def random_patch(img, lab, rng, fg_prob=0.6, organ_w=None, contact_prob=0.0, contact=None):
     """Random PATCH crop (air-padded when the volume is smaller), foreground-oversampled.
     organ_w: relative probabilities of centring on liver, kidney_left, kidney_right, spleen (among the
@@ -358,7 +365,7 @@ def main():
         use_synth = sy and rng.random() < a.synth_prob
         name, img, lab = (sy if use_synth else ph)[int(rng.integers(0, len(sy if use_synth else ph)))]
         x, y = random_patch(img, lab, rng, a.fg_prob, organ_w, a.contact_prob,
-                            lambda padded, key=name: contact_cache.setdefault(key, contact_voxels(padded)))
+                            lambda padded, key=name: cached_contact(contact_cache, key, padded))
         x, y = augment(x, y, rng, not use_synth)
         xt = torch.from_numpy(normalise(x))[None, None]
         yt = torch.from_numpy(y.astype(np.int64))[None]
