@@ -7,6 +7,7 @@
 //! this one, so it stays dependency-light (rayon for data parallelism, serde for geometry JSON).
 
 pub mod dense;
+pub mod distance;
 pub mod fft;
 pub mod filter;
 pub mod grid;

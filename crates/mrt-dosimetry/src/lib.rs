@@ -6,6 +6,7 @@
 //! on mrt-phantom, whose truth judges this crate.
 
 pub mod bed;
+pub mod contact_band;
 pub mod density;
 pub mod fit;
 pub mod image_free;

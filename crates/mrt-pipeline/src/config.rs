@@ -85,6 +85,12 @@ pub struct SiteConfig {
     /// its PSF halo); a round leaving an organ's GTM negative or unsolvable is undone. The flag
     /// is raised all the same. Default true.
     pub exclude_uptake_mismatch: bool,
+    /// Where two organ masks touch, each mask's voxels within this distance (mm) of the other
+    /// organ are a GTM region of their own, and the organ's concentration is taken from the rest
+    /// of its mask (times the whole mask's volume for its activity): a segmentation boundary
+    /// error of up to this depth then does not carry the neighbour's uptake into the organ.
+    /// 0 turns it off. Default 0.
+    pub contact_band_mm: f64,
 }
 
 impl Default for SiteConfig {
@@ -110,6 +116,7 @@ impl Default for SiteConfig {
             uptake_mismatch_fraction: 0.35,
             uptake_mismatch_min_percent: 5.0,
             exclude_uptake_mismatch: true,
+            contact_band_mm: 0.0,
         }
     }
 }
@@ -146,6 +153,12 @@ impl SiteConfig {
             return Err(bad(format!(
                 "uptake_mismatch_fraction {} must be above 0",
                 cfg.uptake_mismatch_fraction
+            )));
+        }
+        if !(cfg.contact_band_mm >= 0.0 && cfg.contact_band_mm <= 30.0) {
+            return Err(bad(format!(
+                "contact_band_mm {} outside 0-30 mm",
+                cfg.contact_band_mm
             )));
         }
         if let Some(p) = &cfg.default_phantom {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mrt_core::Volume;
+use mrt_dosimetry::contact_band::contact_band;
 use mrt_dosimetry::density::organ_mass;
 use mrt_dosimetry::lesions::{split_hot_lesions, LesionOptions};
 use mrt_dosimetry::quantify::RegionActivity;
@@ -57,6 +58,15 @@ pub struct OrganActivity {
     /// `residual` is of the mask before. Absent when nothing was taken out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub excluded: Option<ExcludedTissue>,
+    /// The part of the mask within `contact_band_mm` of another organ (mL, CT grid), fitted as
+    /// its own GTM region: the GTM activity is the rest of the mask's concentration times
+    /// `volume_mL`. Absent when the setting is off or the organ touches none.
+    #[serde(
+        rename = "contact_band_mL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub contact_band_ml: Option<f64>,
 }
 
 /// Tissue taken out of an organ's mask at one time point (CT grid).
@@ -109,6 +119,10 @@ pub const LIVER_LESION: u8 = 253;
 /// Region values of tissue taken out of organ `i`'s mask (index into [`ORGANS`]):
 /// `EXCLUDED_BASE + 2i` colder, `+ 2i + 1` hotter than the organ; each is its own GTM region.
 pub const EXCLUDED_BASE: u8 = 240;
+
+/// Region value of organ `i`'s contact band (index into [`ORGANS`]'s order of `organs`):
+/// `CONTACT_BAND_BASE + i`, its own GTM region (site setting `contact_band_mm`).
+pub const CONTACT_BAND_BASE: u8 = 230;
 
 /// An organ's mass from the CT.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,26 +238,23 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             .filter(|l| l.count > 0),
             _ => None,
         };
+        let contact = if cfg.contact_band_mm > 0.0 {
+            contact_band(&labels, &organ_values, cfg.contact_band_mm)
+        } else {
+            Vec::new()
+        };
         let mut model = RegionModel {
             labels,
             kept: organ_values.clone(),
             regions: regions.clone(),
+            contact,
         };
         if lesions.is_some() {
             model.kept.push(LIVER_LESION);
             model.regions.insert(organ_values.len(), LIVER_LESION);
         }
         let measure = |m: &RegionModel| {
-            measure_regions(
-                &spect,
-                &ct,
-                &m.labels,
-                &m.kept,
-                &m.regions,
-                &a.spect_to_ct,
-                cfg,
-            )
-            .ok_or_else(|| {
+            measure_regions(&spect, &ct, m, &organ_values, &a.spect_to_ct, cfg).ok_or_else(|| {
                 StageError::Input(format!(
                     "time point {}: labels and CT grids differ",
                     t.index
@@ -271,8 +282,12 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             BTreeMap::new()
         };
         let RegionModel {
-            labels, regions, ..
+            labels,
+            regions,
+            contact,
+            ..
         } = model;
+        let ct_voxel_ml = labels.grid().voxel_volume_mm3() / 1000.0;
         let (q, _) = measured;
         let mut organ_map = BTreeMap::new();
         for (label, name) in &organs {
@@ -313,6 +328,17 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                         / 1000.0,
                     residual,
                     excluded: excluded.get(label).copied(),
+                    contact_band_ml: (!contact.is_empty())
+                        .then(|| {
+                            labels
+                                .data()
+                                .iter()
+                                .zip(&contact)
+                                .filter(|(l, c)| **c && *l == label)
+                                .count() as f64
+                                * ct_voxel_ml
+                        })
+                        .filter(|&v| v > 0.0),
                 },
             );
         }
@@ -383,24 +409,111 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
 }
 
 /// One measurement of a time point's regions: the GTM (with PSF recovery and plain VOI) over
-/// `regions`, where the CT labels in `kept` are regions as they are and the rest of the body is
-/// split by CT number, and each region's residual clusters. `None` when labels and CT grids differ.
+/// `model.regions`, where the CT labels in `model.kept` are regions as they are and the rest of
+/// the body is split by CT number, and each region's residual clusters. With contact bands
+/// (`model.contact`; `organs` the organ label values, in [`ORGANS`] order), each organ's
+/// band is fitted as a region of its own and the organ's GTM activity is the concentration of
+/// the rest of its mask times the whole mask's volume (VOI, recovery and residual stay of the
+/// whole mask). `None` when labels and CT grids differ.
 fn measure_regions(
     spect: &Volume<f32>,
     ct: &Volume<f32>,
-    labels: &Volume<u8>,
-    kept: &[u8],
-    regions: &[u8],
+    model: &RegionModel,
+    organs: &[u8],
     spect_to_ct: &mrt_core::transform::RigidTransform,
     cfg: &crate::config::SiteConfig,
 ) -> Option<(Vec<RegionActivity>, Vec<Option<ClusterVoxels>>)> {
-    let regions_map = body_regions(labels, ct, kept)?;
-    let masks = fractional_masks(&regions_map, spect.grid(), spect_to_ct, regions, 3);
-    let blurred = blur_masks(&masks, cfg.psf_fwhm_mm);
+    let RegionModel {
+        labels,
+        kept,
+        regions,
+        contact,
+    } = model;
+    if contact.len() != labels.data().len() && !contact.is_empty() {
+        return None;
+    }
+    let mut split = labels.clone();
+    let mut bands: Vec<(u8, u8)> = Vec::new();
+    for (l, _) in split.data_mut().iter_mut().zip(contact).filter(|(_, &c)| c) {
+        if let Some(i) = organs.iter().position(|o| o == l) {
+            let band = CONTACT_BAND_BASE + i as u8;
+            if !bands.iter().any(|&(_, b)| b == band) {
+                bands.push((*l, band));
+            }
+            *l = band;
+        }
+    }
+    bands.sort_unstable();
+    let mut split_kept = kept.to_vec();
+    let mut split_regions = regions.to_vec();
+    for &(_, band) in &bands {
+        split_kept.push(band);
+        split_regions.insert(split_regions.len() - 2, band);
+    }
+    let regions_map = body_regions(&split, ct, &split_kept)?;
+    let split_masks = fractional_masks(&regions_map, spect.grid(), spect_to_ct, &split_regions, 3);
+    let split_blurred = blur_masks(&split_masks, cfg.psf_fwhm_mm);
+    if bands.is_empty() {
+        return Some(measure_whole(
+            spect,
+            &split_masks,
+            &split_blurred,
+            regions,
+            cfg,
+        ));
+    }
+    let index = |l: u8| split_regions.iter().position(|&r| r == l);
+    let mut masks = Vec::with_capacity(regions.len());
+    let mut blurred = Vec::with_capacity(regions.len());
+    for &r in regions {
+        let i = index(r)?;
+        let (mut m, mut b) = (split_masks[i].clone(), split_blurred[i].clone());
+        if let Some(j) = bands
+            .iter()
+            .find(|(o, _)| *o == r)
+            .and_then(|&(_, b)| index(b))
+        {
+            add_into(&mut m, &split_masks[j]);
+            add_into(&mut b, &split_blurred[j]);
+        }
+        masks.push(m);
+        blurred.push(b);
+    }
+    let (mut q, clusters) = measure_whole(spect, &masks, &blurred, regions, cfg);
+    let split_q = quantify_blurred(
+        spect,
+        &split_masks,
+        &split_blurred,
+        &split_regions,
+        cfg.psf_fwhm_mm,
+        0.0,
+    );
+    for &(organ, _) in &bands {
+        let core = split_q
+            .iter()
+            .find(|r| r.label == organ)
+            .and_then(RegionActivity::gtm_concentration_bq_per_ml)
+            .filter(|c| c.is_finite());
+        if let (Some(c), Some(whole)) = (core, q.iter_mut().find(|r| r.label == organ)) {
+            whole.gtm_mbq = Some(c * whole.volume_ml / 1e6);
+        }
+    }
+    Some((q, clusters))
+}
+
+/// GTM, recovery and VOI of `masks` (fractions on the SPECT grid, with their blurred copies) and
+/// the residual clusters of that fit.
+fn measure_whole(
+    spect: &Volume<f32>,
+    masks: &[Volume<f32>],
+    blurred: &[Volume<f32>],
+    regions: &[u8],
+    cfg: &crate::config::SiteConfig,
+) -> (Vec<RegionActivity>, Vec<Option<ClusterVoxels>>) {
     let q = quantify_blurred(
         spect,
-        &masks,
-        &blurred,
+        masks,
+        blurred,
         regions,
         cfg.psf_fwhm_mm,
         cfg.psf_fwhm_uncertainty_mm,
@@ -411,11 +524,93 @@ fn measure_regions(
         .collect();
     let clusters = residual_cluster_voxels(
         spect,
-        &masks,
-        &blurred,
+        masks,
+        blurred,
         &concentrations,
         cfg.psf_fwhm_mm,
         cfg.uptake_mismatch_fraction,
     );
-    Some((q, clusters))
+    (q, clusters)
+}
+
+/// `into += other`, voxel by voxel (same grid).
+fn add_into(into: &mut Volume<f32>, other: &Volume<f32>) {
+    for (a, b) in into.data_mut().iter_mut().zip(other.data()) {
+        *a += b;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mrt_core::{Grid, RigidTransform};
+
+    const KIDNEY: u8 = 2;
+    const SPLEEN: u8 = 4;
+
+    /// Kidney (i < `split`) beside spleen (i ≥ `split`) in a body of soft tissue, 2 mm voxels.
+    fn labels(split: usize) -> Volume<u8> {
+        let dims = [40, 30, 30];
+        let grid = Grid::axis_aligned(dims, [2.0; 3], [0.0; 3]).expect("grid");
+        let mut data = vec![0u8; 40 * 30 * 30];
+        for k in 8..22 {
+            for j in 8..22 {
+                for i in 8..32 {
+                    data[i + 40 * (j + 30 * k)] = if i < split { KIDNEY } else { SPLEEN };
+                }
+            }
+        }
+        Volume::new(grid, data).expect("labels")
+    }
+
+    /// The kidney's GTM concentration (Bq/mL) measured with a kidney mask that reaches one voxel
+    /// (2 mm) into a spleen of four times its concentration, with and without contact bands.
+    fn kidney_concentration(band_mm: f64) -> f64 {
+        let truth = labels(20);
+        let ct = truth.map(|_| 40.0f32);
+        let spect_grid = Grid::axis_aligned([20, 15, 15], [4.0; 3], [1.0; 3]).expect("grid");
+        let id = RigidTransform::identity();
+        let cfg = crate::config::SiteConfig {
+            contact_band_mm: band_mm,
+            ..Default::default()
+        };
+        // SPECT = Σ concentration × (truth region ⊗ PSF): the GTM's own forward model.
+        let regions = [KIDNEY, SPLEEN, SOFT_TISSUE];
+        let concentrations = [1000.0f32, 4000.0, 50.0];
+        let body = body_regions(&truth, &ct, &[KIDNEY, SPLEEN]).expect("regions");
+        let masks = fractional_masks(&body, &spect_grid, &id, &regions, 3);
+        let blurred = blur_masks(&masks, cfg.psf_fwhm_mm);
+        let mut spect = Volume::filled(spect_grid, 0.0f32);
+        for (b, c) in blurred.iter().zip(concentrations) {
+            for (s, v) in spect.data_mut().iter_mut().zip(b.data()) {
+                *s += c * v;
+            }
+        }
+        let predicted = labels(21);
+        let organs = [KIDNEY, SPLEEN];
+        let model = RegionModel {
+            contact: if band_mm > 0.0 {
+                contact_band(&predicted, &organs, band_mm)
+            } else {
+                Vec::new()
+            },
+            labels: predicted,
+            kept: organs.to_vec(),
+            regions: vec![KIDNEY, SPLEEN, SOFT_TISSUE, LOW_DENSITY],
+        };
+        let (q, _) = measure_regions(&spect, &ct, &model, &organs, &id, &cfg).expect("measured");
+        let kidney = q.iter().find(|r| r.label == KIDNEY).expect("kidney");
+        kidney.gtm_concentration_bq_per_ml().expect("solved")
+    }
+
+    #[test]
+    fn a_contact_band_keeps_a_neighbours_slab_out_of_the_organs_concentration() {
+        let without = kidney_concentration(0.0);
+        let with = kidney_concentration(4.0);
+        // The whole mask (12 kidney voxels and 1 spleen voxel deep) takes part of the slab's
+        // excess into the kidney: +5.5 % here. With the band, the kidney's concentration comes
+        // from the 11 voxels away from the spleen: −0.6 % here.
+        assert!(without > 1040.0, "without bands {without}");
+        assert!((with - 1000.0).abs() < 15.0, "with a 4 mm band {with}");
+    }
 }

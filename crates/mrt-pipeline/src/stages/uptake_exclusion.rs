@@ -28,6 +28,9 @@ pub struct RegionModel {
     pub kept: Vec<u8>,
     /// The GTM's regions in order, the two body regions last.
     pub regions: Vec<u8>,
+    /// Per CT voxel, whether it lies in an organ's contact band (site setting
+    /// `contact_band_mm`); empty when off. Applies to the voxels still holding their organ.
+    pub contact: Vec<bool>,
 }
 
 /// One measurement of a [`RegionModel`]: each region's activity and residual clusters, in the

@@ -1,0 +1,156 @@
+//! Where two organ masks touch, the voxels near the contact surface: the part of a mask most
+//! likely to hold the neighbour's tissue.
+//!
+//! A CT segmentation's boundary errors concentrate where organs touch (a slab of spleen taken
+//! for left kidney, of liver for right kidney). A slab a few millimetres thick is too thin for
+//! the SPECT to show as a cluster of its own ([`crate::residual`]), yet a neighbour with several
+//! times the organ's late concentration puts its own washout into the organ's curve. The quantify
+//! stage therefore fits the band of each organ's mask within a few millimetres of another organ
+//! as a GTM region of its own and takes the organ's concentration from the rest of the mask (a
+//! core-VOI concentration, as in small-VOI kidney dosimetry), times the whole mask's volume.
+//! Pure computation on the CT label grid.
+
+use mrt_core::distance::squared_distance_mm2;
+use mrt_core::Volume;
+
+/// For every voxel of `labels`: whether it holds one of `organs` and lies within `band_mm` of a
+/// voxel of another of `organs` (centre to centre, the grid's spacing). All false when
+/// `band_mm` ≤ 0 or fewer than two organs are present. The distance transforms run on the
+/// bounding box of the organs, widened by the band, not the whole grid.
+pub fn contact_band(labels: &Volume<u8>, organs: &[u8], band_mm: f64) -> Vec<bool> {
+    let data = labels.data();
+    let mut band = vec![false; data.len()];
+    if band_mm <= 0.0 {
+        return band;
+    }
+    let grid = labels.grid();
+    let dims = grid.dims;
+    let spacing = [grid.spacing_mm[0], grid.spacing_mm[1], grid.spacing_mm[2]];
+    let Some((lo, hi)) = bounding_box(data, dims, organs) else {
+        return band;
+    };
+    let margin: Vec<usize> = spacing
+        .iter()
+        .map(|s| (band_mm / s.max(1e-6)).ceil() as usize + 1)
+        .collect();
+    let lo: Vec<usize> = (0..3).map(|a| lo[a].saturating_sub(margin[a])).collect();
+    let hi: Vec<usize> = (0..3)
+        .map(|a| (hi[a] + margin[a]).min(dims[a] - 1))
+        .collect();
+    let sub = [hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1];
+    let full_index = |s: usize| {
+        let i = s % sub[0] + lo[0];
+        let j = (s / sub[0]) % sub[1] + lo[1];
+        let k = s / (sub[0] * sub[1]) + lo[2];
+        i + dims[0] * (j + dims[1] * k)
+    };
+    let sub_labels: Vec<u8> = (0..sub.iter().product())
+        .map(|s| data[full_index(s)])
+        .collect();
+    let present: Vec<u8> = organs
+        .iter()
+        .copied()
+        .filter(|o| sub_labels.contains(o))
+        .collect();
+    if present.len() < 2 {
+        return band;
+    }
+    let limit = band_mm * band_mm;
+    // near[s]: bit b set when voxel s lies within the band of organ present[b].
+    let mut near = vec![0u8; sub_labels.len()];
+    for (b, &organ) in present.iter().enumerate().take(8) {
+        let mask: Vec<bool> = sub_labels.iter().map(|&l| l == organ).collect();
+        let d2 = squared_distance_mm2(&mask, sub, spacing);
+        for (n, d) in near.iter_mut().zip(&d2) {
+            if *d <= limit {
+                *n |= 1 << b;
+            }
+        }
+    }
+    for (s, &l) in sub_labels.iter().enumerate() {
+        let Some(b) = present.iter().position(|&o| o == l) else {
+            continue;
+        };
+        if near[s] & !(1u8 << b) != 0 {
+            band[full_index(s)] = true;
+        }
+    }
+    band
+}
+
+/// Inclusive index bounds of the voxels holding any of `organs`.
+fn bounding_box(data: &[u8], dims: [usize; 3], organs: &[u8]) -> Option<([usize; 3], [usize; 3])> {
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0usize; 3];
+    let mut any = false;
+    for (o, l) in data.iter().enumerate() {
+        if !organs.contains(l) {
+            continue;
+        }
+        any = true;
+        let c = [
+            o % dims[0],
+            (o / dims[0]) % dims[1],
+            o / (dims[0] * dims[1]),
+        ];
+        for a in 0..3 {
+            lo[a] = lo[a].min(c[a]);
+            hi[a] = hi[a].max(c[a]);
+        }
+    }
+    any.then_some((lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mrt_core::Grid;
+
+    fn two_blocks(gap: usize) -> Volume<u8> {
+        // Organ 2 in i = 4..10, organ 4 in i = 10+gap..16+gap, both j, k = 3..9; 2 mm voxels.
+        let dims = [30, 12, 12];
+        let grid = Grid::axis_aligned(dims, [2.0, 2.0, 2.0], [0.0; 3]).expect("grid");
+        let mut data = vec![0u8; dims.iter().product()];
+        for k in 3..9 {
+            for j in 3..9 {
+                for i in 4..10 {
+                    data[i + 30 * (j + 12 * k)] = 2;
+                }
+                for i in 10 + gap..16 + gap {
+                    data[i + 30 * (j + 12 * k)] = 4;
+                }
+            }
+        }
+        Volume::new(grid, data).expect("labels")
+    }
+
+    #[test]
+    fn touching_organs_get_a_band_of_the_given_depth_on_each_side() {
+        let v = two_blocks(0);
+        // 4 mm: the two voxel layers on each side of the contact (centres 2 and 4 mm away).
+        let band = contact_band(&v, &[2, 4], 4.0);
+        for i in 0..30 {
+            let o = i + 30 * (5 + 12 * 5);
+            assert_eq!(band[o], (8..12).contains(&i), "i = {i}");
+        }
+        assert_eq!(band.iter().filter(|&&b| b).count(), 4 * 36);
+    }
+
+    #[test]
+    fn organs_further_apart_than_the_band_get_none() {
+        let v = two_blocks(3);
+        // Nearest voxel centres 8 mm apart.
+        assert!(!contact_band(&v, &[2, 4], 7.9).iter().any(|&b| b));
+        let band = contact_band(&v, &[2, 4], 8.0);
+        assert_eq!(band.iter().filter(|&&b| b).count(), 2 * 36);
+    }
+
+    #[test]
+    fn off_or_single_organ_gives_no_band() {
+        let v = two_blocks(0);
+        assert!(!contact_band(&v, &[2, 4], 0.0).iter().any(|&b| b));
+        assert!(!contact_band(&v, &[2], 6.0).iter().any(|&b| b));
+        // Labels outside `organs` (4 here) are not neighbours.
+        assert!(!contact_band(&v, &[2, 3], 6.0).iter().any(|&b| b));
+    }
+}
