@@ -89,7 +89,7 @@ pub struct SiteConfig {
     /// organ are a GTM region of their own, and the organ's concentration is taken from the rest
     /// of its mask (times the whole mask's volume for its activity): a segmentation boundary
     /// error of up to this depth then does not carry the neighbour's uptake into the organ.
-    /// 0 turns it off. Default 0.
+    /// 0 turns it off. Default 3.
     pub contact_band_mm: f64,
 }
 
@@ -116,7 +116,7 @@ impl Default for SiteConfig {
             uptake_mismatch_fraction: 0.35,
             uptake_mismatch_min_percent: 5.0,
             exclude_uptake_mismatch: true,
-            contact_band_mm: 0.0,
+            contact_band_mm: 3.0,
         }
     }
 }
