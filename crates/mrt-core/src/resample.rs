@@ -127,6 +127,60 @@ pub fn sample_nearest<T: Voxel>(source: &Volume<T>, p: [f64; 3]) -> Option<T> {
     Some(*source.at(idx[0], idx[1], idx[2]))
 }
 
+/// [`sample_linear`] of every volume of `sources` (which share one grid's dims) at continuous
+/// index `p`: `emit(source index, value)` for each, the values bit for bit those of
+/// [`sample_linear`], with the cell and weights found once. Returns false, emitting nothing,
+/// outside the grid or when `sources` is empty.
+#[inline]
+pub fn sample_linear_each<T: Voxel>(
+    sources: &[Volume<T>],
+    p: [f64; 3],
+    mut emit: impl FnMut(usize, T),
+) -> bool {
+    let Some(first) = sources.first() else {
+        return false;
+    };
+    let dims = first.grid().dims;
+    if !(0..3).all(|a| inside(p[a], dims[a])) {
+        return false;
+    }
+    let mut lo = [0usize; 3];
+    let mut hi = [0usize; 3];
+    let mut w = [0.0f64; 3];
+    for a in 0..3 {
+        let max = (dims[a] - 1) as f64;
+        let c = p[a].clamp(0.0, max);
+        let f = c.floor();
+        lo[a] = f as usize;
+        hi[a] = (lo[a] + 1).min(dims[a] - 1);
+        w[a] = c - f;
+    }
+    let at = |i: usize, j: usize, k: usize| i + dims[0] * (j + dims[1] * k);
+    let corners = [
+        at(lo[0], lo[1], lo[2]),
+        at(hi[0], lo[1], lo[2]),
+        at(lo[0], hi[1], lo[2]),
+        at(hi[0], hi[1], lo[2]),
+        at(lo[0], lo[1], hi[2]),
+        at(hi[0], lo[1], hi[2]),
+        at(lo[0], hi[1], hi[2]),
+        at(hi[0], hi[1], hi[2]),
+    ];
+    for (s, source) in sources.iter().enumerate() {
+        assert_eq!(source.grid().dims, dims, "sources must share dims");
+        let d = source.data();
+        let v = |c: usize| d[corners[c]].to_f64();
+        let c00 = v(0) * (1.0 - w[0]) + v(1) * w[0];
+        let c10 = v(2) * (1.0 - w[0]) + v(3) * w[0];
+        let c01 = v(4) * (1.0 - w[0]) + v(5) * w[0];
+        let c11 = v(6) * (1.0 - w[0]) + v(7) * w[0];
+        let c0 = c00 * (1.0 - w[1]) + c10 * w[1];
+        let c1 = c01 * (1.0 - w[1]) + c11 * w[1];
+        emit(s, T::from_f64(c0 * (1.0 - w[2]) + c1 * w[2]));
+    }
+    true
+}
+
 /// Trilinear sample at continuous index `p`, `None` outside. Within half a voxel of the edge the
 /// edge value is extended.
 #[inline]

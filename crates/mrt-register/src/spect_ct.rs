@@ -17,7 +17,7 @@ use mrt_core::filter::{gaussian_blur, Edge};
 use mrt_core::grid::AffineMap;
 use mrt_core::linalg::{self, Vec3};
 use mrt_core::morphology::fill_holes;
-use mrt_core::resample::sample_linear;
+use mrt_core::resample::sample_linear_each;
 use mrt_core::{RigidTransform, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -142,9 +142,8 @@ pub fn align_spect_to_ct(
             for i in 0..sg.dims[0] {
                 let p = sg.index_to_world([i as f64, j as f64, k as f64]);
                 let v = *spect.at(i, j, k);
-                let near = blurred
-                    .iter()
-                    .any(|b| sample_linear(b, ct_index.apply(p)).is_some_and(|x| x > 0.01));
+                let mut near = false;
+                sample_linear_each(&blurred, ct_index.apply(p), |_, x| near |= x > 0.01);
                 if near || v > 0.2 * max {
                     samples.push((p, f64::from(v)));
                 }
@@ -230,9 +229,8 @@ impl MaskModel<'_> {
             .for_each(|(row, (p, _))| {
                 let q = map.apply(*p);
                 row[0] = 1.0;
-                for (o, b) in self.blurred.iter().enumerate() {
-                    row[o + 1] = sample_linear(b, q).map(f64::from).unwrap_or(0.0);
-                }
+                // Outside the CT grid every column stays 0.
+                sample_linear_each(self.blurred, q, |o, v| row[o + 1] = f64::from(v));
             });
         rows
     }

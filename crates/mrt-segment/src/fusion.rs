@@ -6,7 +6,7 @@
 //! Pure computation: no I/O, no ONNX Runtime.
 
 use mrt_core::grid::AffineMap;
-use mrt_core::resample::sample_linear;
+use mrt_core::resample::sample_linear_each;
 use mrt_core::{Grid, Volume};
 use rayon::prelude::*;
 
@@ -77,16 +77,8 @@ pub fn fuse(own: &Probabilities, others: &[Contribution<'_>]) -> Probabilities {
                     }
                     for (map, vols) in &sources {
                         let p = map.apply([i as f64, j as f64, k as f64]);
-                        let mut covered = true;
-                        for (c, v) in vols.iter().enumerate() {
-                            match sample_linear(v, p) {
-                                Some(x) => sample[c] = x,
-                                None => {
-                                    covered = false;
-                                    break;
-                                }
-                            }
-                        }
+                        // The channels share one grid: all inside it or none.
+                        let covered = sample_linear_each(vols, p, |c, x| sample[c] = x);
                         if covered {
                             count += 1.0;
                             for c in 0..channels {

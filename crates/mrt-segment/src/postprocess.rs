@@ -3,7 +3,7 @@
 //! side, and per-organ volume plausibility flags.
 
 use mrt_core::morphology::{fill_holes, keep_largest_component};
-use mrt_core::resample::sample_linear;
+use mrt_core::resample::sample_linear_each;
 use mrt_core::{Grid, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -31,13 +31,13 @@ pub fn labels_on_grid(probs: &[f32], model: &Grid, channels: usize, target: &Gri
                 for i in 0..nx {
                     let p = map.apply([i as f64, j as f64, k as f64]);
                     let mut best = (0u8, f32::NEG_INFINITY);
-                    for (c, vol) in channel_volumes.iter().enumerate() {
-                        let v = sample_linear(vol, p).unwrap_or(if c == 0 { 1.0 } else { 0.0 });
+                    // The channels share one grid: outside it, background (channel 0, p = 1).
+                    let inside = sample_linear_each(&channel_volumes, p, |c, v| {
                         if v > best.1 {
                             best = (c as u8, v);
                         }
-                    }
-                    slab[i + nx * j] = best.0;
+                    });
+                    slab[i + nx * j] = if inside { best.0 } else { 0 };
                 }
             }
         });

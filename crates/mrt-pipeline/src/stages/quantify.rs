@@ -448,7 +448,7 @@ fn measure_regions(
     let mut split_regions = regions.to_vec();
     for &(_, band) in &bands {
         split_kept.push(band);
-        split_regions.insert(split_regions.len() - 2, band);
+        split_regions.insert(split_regions.len().saturating_sub(2), band);
     }
     let regions_map = body_regions(&split, ct, &split_kept)?;
     let split_masks = fractional_masks(&regions_map, spect.grid(), spect_to_ct, &split_regions, 3);
@@ -493,7 +493,9 @@ fn measure_regions(
             .iter()
             .find(|r| r.label == organ)
             .and_then(RegionActivity::gtm_concentration_bq_per_ml)
-            .filter(|c| c.is_finite());
+            // A core the band's region took activity from (down to negative) keeps the whole
+            // mask's value.
+            .filter(|c| c.is_finite() && *c >= 0.0);
         if let (Some(c), Some(whole)) = (core, q.iter_mut().find(|r| r.label == organ)) {
             whole.gtm_mbq = Some(c * whole.volume_ml / 1e6);
         }
