@@ -185,27 +185,7 @@ pub fn sample_linear_each<T: Voxel>(
 /// edge value is extended.
 #[inline]
 pub fn sample_linear<T: Voxel>(source: &Volume<T>, p: [f64; 3]) -> Option<T> {
-    let dims = source.grid().dims;
-    if !(0..3).all(|a| inside(p[a], dims[a])) {
-        return None;
-    }
-    let mut lo = [0usize; 3];
-    let mut hi = [0usize; 3];
-    let mut w = [0.0f64; 3];
-    for a in 0..3 {
-        let max = (dims[a] - 1) as f64;
-        let c = p[a].clamp(0.0, max);
-        let f = c.floor();
-        lo[a] = f as usize;
-        hi[a] = (lo[a] + 1).min(dims[a] - 1);
-        w[a] = c - f;
-    }
-    let v = |i: usize, j: usize, k: usize| source.at(i, j, k).to_f64();
-    let c00 = v(lo[0], lo[1], lo[2]) * (1.0 - w[0]) + v(hi[0], lo[1], lo[2]) * w[0];
-    let c10 = v(lo[0], hi[1], lo[2]) * (1.0 - w[0]) + v(hi[0], hi[1], lo[2]) * w[0];
-    let c01 = v(lo[0], lo[1], hi[2]) * (1.0 - w[0]) + v(hi[0], lo[1], hi[2]) * w[0];
-    let c11 = v(lo[0], hi[1], hi[2]) * (1.0 - w[0]) + v(hi[0], hi[1], hi[2]) * w[0];
-    let c0 = c00 * (1.0 - w[1]) + c10 * w[1];
-    let c1 = c01 * (1.0 - w[1]) + c11 * w[1];
-    Some(T::from_f64(c0 * (1.0 - w[2]) + c1 * w[2]))
+    let mut value = None;
+    sample_linear_each(std::slice::from_ref(source), p, |_, v| value = Some(v));
+    value
 }
