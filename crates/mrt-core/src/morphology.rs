@@ -1,5 +1,5 @@
-//! Binary morphology on voxel masks (6-connectivity): connected components, keeping the largest,
-//! and filling enclosed holes. Used to clean segmentations and to close organ masks around lesions.
+//! Binary morphology on voxel masks (6-connectivity): bounding boxes, connected components,
+//! keeping the largest, and filling enclosed holes. Used to clean segmentations and to close organ masks around lesions.
 
 /// Labels the 6-connected components of `mask` (dims `[nx, ny, nz]`, `i` fastest): 0 outside,
 /// 1..=n inside. Returns the labels and each component's voxel count (index 0 unused).
@@ -44,6 +44,28 @@ fn neighbours(o: usize, nx: usize, ny: usize, nz: usize) -> [Option<usize>; 6] {
         (k > 0).then(|| o - plane),
         (k + 1 < nz).then(|| o + plane),
     ]
+}
+
+/// Index bounds of the voxels of `data` (dims `[nx, ny, nz]`, `i` fastest) for which `inside`
+/// holds: inclusive low corner, exclusive high corner. `None` when there are none.
+pub fn bounding_box(
+    data: &[u8],
+    dims: [usize; 3],
+    inside: impl Fn(u8) -> bool,
+) -> Option<([usize; 3], [usize; 3])> {
+    let [nx, ny, _] = dims;
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0usize; 3];
+    for (o, &l) in data.iter().enumerate() {
+        if inside(l) {
+            let idx = [o % nx, (o / nx) % ny, o / (nx * ny)];
+            for a in 0..3 {
+                lo[a] = lo[a].min(idx[a]);
+                hi[a] = hi[a].max(idx[a] + 1);
+            }
+        }
+    }
+    (lo[0] != usize::MAX).then_some((lo, hi))
 }
 
 /// Keeps only the largest 6-connected component of `mask`; returns how many voxels were dropped.
@@ -91,6 +113,18 @@ pub fn fill_holes(mask: &mut [bool], dims: [usize; 3]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounding_box_spans_the_chosen_labels_only() {
+        let dims = [6, 5, 4];
+        let mut data = vec![0u8; 120];
+        data[1 + 6 * (2 + 5 * 3)] = 2; // (1, 2, 3)
+        data[4 + 6 * (1 + 5)] = 4; // (4, 1, 1)
+        data[5 + 6 * (4 + 5 * 2)] = 7; // (5, 4, 2), not chosen
+        let chosen = bounding_box(&data, dims, |l| l == 2 || l == 4);
+        assert_eq!(chosen, Some(([1, 1, 1], [5, 3, 4])));
+        assert_eq!(bounding_box(&data, dims, |l| l == 9), None);
+    }
 
     fn cube(dims: [usize; 3], lo: usize, hi: usize) -> Vec<bool> {
         let [nx, ny, nz] = dims;

@@ -11,6 +11,7 @@
 //! Pure computation on the CT label grid.
 
 use mrt_core::distance::squared_distance_mm2;
+use mrt_core::morphology::bounding_box;
 use mrt_core::Volume;
 
 /// For every voxel of `labels`: whether it holds one of `organs` and lies within `band_mm` of a
@@ -26,18 +27,13 @@ pub fn contact_band(labels: &Volume<u8>, organs: &[u8], band_mm: f64) -> Vec<boo
     let grid = labels.grid();
     let dims = grid.dims;
     let spacing = [grid.spacing_mm[0], grid.spacing_mm[1], grid.spacing_mm[2]];
-    let Some((lo, hi)) = bounding_box(data, dims, organs) else {
+    let Some((lo, hi)) = bounding_box(data, dims, |l| organs.contains(&l)) else {
         return band;
     };
-    let margin: Vec<usize> = spacing
-        .iter()
-        .map(|s| (band_mm / s.max(1e-6)).ceil() as usize + 1)
-        .collect();
-    let lo: Vec<usize> = (0..3).map(|a| lo[a].saturating_sub(margin[a])).collect();
-    let hi: Vec<usize> = (0..3)
-        .map(|a| (hi[a] + margin[a]).min(dims[a] - 1))
-        .collect();
-    let sub = [hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1];
+    let margin = spacing.map(|s| (band_mm / s.max(1e-6)).ceil() as usize + 1);
+    let lo: [usize; 3] = [0, 1, 2].map(|a| lo[a].saturating_sub(margin[a]));
+    let hi: [usize; 3] = [0, 1, 2].map(|a| (hi[a] + margin[a]).min(dims[a]));
+    let sub = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
     let full_index = |s: usize| {
         let i = s % sub[0] + lo[0];
         let j = (s / sub[0]) % sub[1] + lo[1];
@@ -76,29 +72,6 @@ pub fn contact_band(labels: &Volume<u8>, organs: &[u8], band_mm: f64) -> Vec<boo
         }
     }
     band
-}
-
-/// Inclusive index bounds of the voxels holding any of `organs`.
-fn bounding_box(data: &[u8], dims: [usize; 3], organs: &[u8]) -> Option<([usize; 3], [usize; 3])> {
-    let mut lo = [usize::MAX; 3];
-    let mut hi = [0usize; 3];
-    let mut any = false;
-    for (o, l) in data.iter().enumerate() {
-        if !organs.contains(l) {
-            continue;
-        }
-        any = true;
-        let c = [
-            o % dims[0],
-            (o / dims[0]) % dims[1],
-            o / (dims[0] * dims[1]),
-        ];
-        for a in 0..3 {
-            lo[a] = lo[a].min(c[a]);
-            hi[a] = hi[a].max(c[a]);
-        }
-    }
-    any.then_some((lo, hi))
 }
 
 #[cfg(test)]

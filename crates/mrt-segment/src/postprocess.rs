@@ -2,7 +2,7 @@
 //! connected component per organ, enclosed holes filled, the left/right kidney check by patient
 //! side, and per-organ volume plausibility flags.
 
-use mrt_core::morphology::{fill_holes, keep_largest_component};
+use mrt_core::morphology::{bounding_box, fill_holes, keep_largest_component};
 use mrt_core::resample::sample_linear_each;
 use mrt_core::{Grid, Volume};
 use rayon::prelude::*;
@@ -74,20 +74,8 @@ fn plausible_ml(name: &str) -> Option<(f64, f64)> {
 
 /// The bounding box (inclusive lo, exclusive hi) of `label` in `v`, grown by one voxel.
 fn bbox(v: &Volume<u8>, label: u8) -> Option<([usize; 3], [usize; 3])> {
-    let [nx, ny, nz] = v.grid().dims;
-    let mut lo = [usize::MAX; 3];
-    let mut hi = [0usize; 3];
-    for (o, &l) in v.data().iter().enumerate() {
-        if l == label {
-            let idx = [o % nx, (o / nx) % ny, o / (nx * ny)];
-            for a in 0..3 {
-                lo[a] = lo[a].min(idx[a]);
-                hi[a] = hi[a].max(idx[a] + 1);
-            }
-        }
-    }
-    (lo[0] != usize::MAX).then(|| {
-        let dims = [nx, ny, nz];
+    let dims = v.grid().dims;
+    bounding_box(v.data(), dims, |l| l == label).map(|(lo, hi)| {
         (
             lo.map(|x| x.saturating_sub(1)),
             [0, 1, 2].map(|a| (hi[a] + 1).min(dims[a])),
