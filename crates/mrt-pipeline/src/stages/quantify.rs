@@ -2,6 +2,7 @@
 //! each organ's activity (GTM by default, with PSF recovery and plain VOI alongside), and the
 //! organ masses from the reference CT.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -288,6 +289,11 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             ..
         } = model;
         let ct_voxel_ml = labels.grid().voxel_volume_mm3() / 1000.0;
+        // Contact-band voxels per label value, in one pass.
+        let mut band_voxels = [0usize; 256];
+        for (&l, _) in labels.data().iter().zip(&contact).filter(|(_, &c)| c) {
+            band_voxels[l as usize] += 1;
+        }
         let (q, _) = measured;
         let mut organ_map = BTreeMap::new();
         for (label, name) in &organs {
@@ -328,16 +334,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                         / 1000.0,
                     residual,
                     excluded: excluded.get(label).copied(),
-                    contact_band_ml: (!contact.is_empty())
-                        .then(|| {
-                            labels
-                                .data()
-                                .iter()
-                                .zip(&contact)
-                                .filter(|(l, c)| **c && *l == label)
-                                .count() as f64
-                                * ct_voxel_ml
-                        })
+                    contact_band_ml: Some(band_voxels[*label as usize] as f64 * ct_voxel_ml)
                         .filter(|&v| v > 0.0),
                 },
             );
@@ -432,18 +429,27 @@ fn measure_regions(
     if contact.len() != labels.data().len() && !contact.is_empty() {
         return None;
     }
-    let mut split = labels.clone();
+    // The labels with each organ's band relabelled; copied only when there are bands.
+    let mut split = Cow::Borrowed(labels);
     let mut bands: Vec<(u8, u8)> = Vec::new();
-    for (l, _) in split.data_mut().iter_mut().zip(contact).filter(|(_, &c)| c) {
-        if let Some(i) = organs.iter().position(|o| o == l) {
-            let band = CONTACT_BAND_BASE + i as u8;
-            if !bands.iter().any(|&(_, b)| b == band) {
-                bands.push((*l, band));
+    if !contact.is_empty() {
+        for (l, _) in split
+            .to_mut()
+            .data_mut()
+            .iter_mut()
+            .zip(contact)
+            .filter(|(_, &c)| c)
+        {
+            if let Some(i) = organs.iter().position(|o| o == l) {
+                let band = CONTACT_BAND_BASE + i as u8;
+                if !bands.iter().any(|&(_, b)| b == band) {
+                    bands.push((*l, band));
+                }
+                *l = band;
             }
-            *l = band;
         }
+        bands.sort_unstable();
     }
-    bands.sort_unstable();
     let mut split_kept = kept.to_vec();
     let mut split_regions = regions.to_vec();
     for &(_, band) in &bands {
