@@ -234,6 +234,26 @@ fn non_nifti_and_missing_files_are_named_errors() {
     );
 }
 
+/// The case the property below once found: one bit flipped in the JPEG 2000 SIZ marker of a
+/// real file makes the codestream 64×320 for a 64×64 header, and dicom-rs' adapter indexed past
+/// its buffer (a caught panic). Now a decode error that names the file and both sizes.
+#[test]
+fn a_jpeg2000_codestream_larger_than_its_header_is_a_decode_error() {
+    let src = common::testdata("pydicom").join("MR_small_jp2klossless.dcm");
+    let bytes = std::fs::read(&src).expect("read");
+    let flipped = corrupt(&bytes, &Corruption::FlipBits(vec![(0.2601802404898299, 0)]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("corrupt_siz.dcm");
+    std::fs::write(&path, flipped).expect("write");
+    let err = read_image_file(&path).map(|_| ()).expect_err("corrupt SIZ");
+    assert_eq!(err.code(), "decode", "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("corrupt_siz.dcm") && text.contains("64×320") && text.contains("Rows 64"),
+        "{text}"
+    );
+}
+
 /// Real files whose corruption exercises every decoder path: native, RLE (ours), JPEG 2000,
 /// JPEG-LS, 12-bit lossy JPEG (ours), deflate, big endian, RT Dose 32-bit, colour JPEG.
 const CORRUPTION_TARGETS: &[&str] = &[

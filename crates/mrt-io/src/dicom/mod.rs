@@ -2,13 +2,14 @@
 //!
 //! Layering: [`attrs`] reads typed values with errors naming the attribute; [`header`] turns a
 //! dataset into a [`header::DicomHeader`] (everything but pixels); [`pixels`] decodes and
-//! rescales pixel data; [`file`] reads one image file; [`series`] assembles a [`mrt_core::Volume`]
-//! from a CT/PT-style slice series or an NM multi-frame SPECT; [`write`] writes CT series and NM
-//! SPECT files.
+//! rescales pixel data ([`j2k`] checks JPEG 2000 codestreams against the header first); [`file`]
+//! reads one image file; [`series`] assembles a [`mrt_core::Volume`] from a CT/PT-style slice
+//! series or an NM multi-frame SPECT; [`write`] writes CT series and NM SPECT files.
 
 pub mod attrs;
 pub mod file;
 pub mod header;
+pub mod j2k;
 pub mod jpeg12;
 pub mod pixels;
 pub mod rle;

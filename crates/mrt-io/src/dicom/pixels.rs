@@ -11,7 +11,7 @@ use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::{PixelDecoder, PixelRepresentation};
 
 use super::header::DicomHeader;
-use super::{jpeg12, rle};
+use super::{j2k, jpeg12, rle};
 use crate::error::{error_chain, panic_message, Problem};
 
 /// Stored (un-rescaled) sample values of every frame, frame-major, then row, then column.
@@ -57,6 +57,21 @@ pub fn decode_stored(
             frames,
             values,
         });
+    }
+    if j2k::applies(&ts) {
+        if let Some(dicom_core::value::Value::PixelSequence(seq)) =
+            obj.get(tags::PIXEL_DATA).map(|e| e.value())
+        {
+            let rows = header.rows.ok_or(Problem::MissingAttribute("Rows"))?;
+            let columns = header.columns.ok_or(Problem::MissingAttribute("Columns"))?;
+            j2k::check_fragments(
+                seq.fragments().iter().map(|f| f.as_slice()),
+                &ts,
+                rows,
+                columns,
+                header.samples_per_pixel,
+            )?;
+        }
     }
     // Codecs are third-party code fed with untrusted bytes: a panic there becomes an error for
     // this file instead of taking the whole study down.
