@@ -10,7 +10,9 @@
 # as version 1.1.0), run 6 (fine-tuning of the run-4 model on more varied data: 24 more phantoms, half again
 # as many synthetic images; version 1.2.0) and run 7 (fine-tuning of the run-6 model on the same data under
 # bfloat16 autocast, ~2.5x the steps per second; version 1.3.0) and run 8 (fine-tuning of the run-7 model aimed at
-# the left-kidney/spleen confusion); version 1.4.0 is the run-7 and run-8 models averaged (export_ensemble.py).
+# the left-kidney/spleen confusion); version 1.4.0 was the run-7 and run-8 models averaged (export_ensemble.py).
+# Run 9 fine-tunes the run-8 model with clinical-preset phantoms in half of the phantom draws; version 1.5.0, the
+# shipped model, is the run-7 and run-9 models averaged (chosen on calibration phantoms, train/compare_members.py).
 # Run 5 was tried and not kept (models/README.md).
 #
 # Environment:
@@ -48,6 +50,16 @@
 #                     mkdir -p /tmp/run7; for f in model.onnx model-card.json; do
 #                       git show 6cfc117:models/ct-organs/$f > /tmp/run7/$f; done
 #                     RUN8_INIT_ONNX=/tmp/run7/model.onnx models/train.sh     # ~2 h 15 min in all
+#   RUN9_MINUTES    wall-clock budget of run 9 (default 70; lr schedule ends 4 minutes before)
+#   RUN9_INIT_ONNX  start run 9 from this existing model.onnx instead of running runs 1-8 (the run-8 model, the
+#                   second member of version 1.4.0, taken out of it by train/extract_member.py); RUN7_ONNX is
+#                   then the run-7 model, the ensemble's other member (both as for RUN8_INIT_ONNX above):
+#                     mkdir -p /tmp/v140 /tmp/run7; for f in model.onnx model-card.json; do
+#                       git show c76837c:models/ct-organs/$f > /tmp/v140/$f
+#                       git show 6cfc117:models/ct-organs/$f > /tmp/run7/$f; done
+#                     models/.venv-train/bin/python models/train/extract_member.py --ensemble /tmp/v140 --index 1 \
+#                       --out-dir /tmp/run8      # after the venv exists (step 1 below)
+#                     RUN9_INIT_ONNX=/tmp/run8/model.onnx RUN7_ONNX=/tmp/run7/model.onnx models/train.sh  # ~2 h in all
 #   THREADS         torch threads (default 2)
 # Wall time on 2 CPU cores (as measured for the shipped model; runs 1-3 shared the cores with other work):
 # ~3 min venv, ~40 min data (phantoms ~14 min, then the dataset cache ~25 min, mostly the synthetic images),
@@ -73,6 +85,9 @@ RUN7_MINUTES=${RUN7_MINUTES:-90}
 RUN7_INIT_ONNX=${RUN7_INIT_ONNX:-}
 RUN8_MINUTES=${RUN8_MINUTES:-80}
 RUN8_INIT_ONNX=${RUN8_INIT_ONNX:-}
+RUN9_MINUTES=${RUN9_MINUTES:-70}
+RUN9_INIT_ONNX=${RUN9_INIT_ONNX:-}
+RUN7_ONNX=${RUN7_ONNX:-}
 RUN6_GIVEN=$RUN6_INIT_ONNX        # the run-6 log header only when the replay starts at run 6
 THREADS=${THREADS:-2}
 SEED=1234
@@ -93,7 +108,10 @@ PY="nice -n 19 $VENV/bin/python"
 "$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100000 60
 "$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200000 6
 "$M/train/make_eval_phantoms.sh" "$CACHE/eval" small 9000 20
-"$M/train/make_eval_phantoms.sh" "$CACHE/eval" clinical 9000 3
+"$M/train/make_eval_phantoms.sh" "$CACHE/eval" clinical 9000 20
+# Calibration phantoms (neither training nor test data): choosing an ensemble's members (run 9 onwards)
+"$M/train/make_eval_phantoms.sh" "$CACHE/calib" small 9100 20
+"$M/train/make_eval_phantoms.sh" "$CACHE/calib_clinical" clinical 9100 10
 
 # 3. Dataset cache on the model grid: phantoms + SynthSeg-style images from the real label maps (s0009 held out)
 $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_DIR" --out "$CACHE/data" \
@@ -119,85 +137,114 @@ fine_tune() {
     --synth-prob "${9:-0.35}" --fg-prob 0.85 --organ-sample-weights "$7" --ce-weights 1,1,3,3,4 --dice-present \
     --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start --threads "$THREADS" "${@:10}" 2>&1 | tee -a "$LOG"
 }
-if [ -z "$RUN6_INIT_ONNX" ] && [ -z "$RUN7_INIT_ONNX" ]; then
-  if [ -z "$RUN4_INIT_ONNX" ]; then
-    if [ -z "$RUN3_INIT_ONNX" ]; then
-      echo "# run 1" > "$LOG"
-      $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt" --steps 3000 --stop-step 1000 --seed $SEED \
-        --synth-prob 0.35 --threads "$THREADS" 2>&1 | tee -a "$LOG"
-      echo "# run 2" >> "$LOG"
-      $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt2" --steps 2000 --stop-step "$RUN2_STEPS" --seed $SEED \
-        --lr 1e-3 --lr-end 5e-5 --synth-prob 0.35 --fg-prob 0.8 --ce-weights 1,1,3,3,3 --init "$CACHE/ckpt/last.pt" \
-        --max-minutes "$MAX_MINUTES" --threads "$THREADS" 2>&1 | tee -a "$LOG"
-      $PY "$M/train/export.py" --ckpt "$CACHE/ckpt2/last.pt" --out-dir "$CACHE/run2" --seed $SEED
-      RUN3_INIT_ONNX=$CACHE/run2/model.onnx
+if [ -z "$RUN9_INIT_ONNX" ]; then
+  if [ -z "$RUN6_INIT_ONNX" ] && [ -z "$RUN7_INIT_ONNX" ]; then
+    if [ -z "$RUN4_INIT_ONNX" ]; then
+      if [ -z "$RUN3_INIT_ONNX" ]; then
+        echo "# run 1" > "$LOG"
+        $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt" --steps 3000 --stop-step 1000 --seed $SEED \
+          --synth-prob 0.35 --threads "$THREADS" 2>&1 | tee -a "$LOG"
+        echo "# run 2" >> "$LOG"
+        $PY "$M/train/train.py" --cache "$CACHE/data" --out "$CACHE/ckpt2" --steps 2000 --stop-step "$RUN2_STEPS" --seed $SEED \
+          --lr 1e-3 --lr-end 5e-5 --synth-prob 0.35 --fg-prob 0.8 --ce-weights 1,1,3,3,3 --init "$CACHE/ckpt/last.pt" \
+          --max-minutes "$MAX_MINUTES" --threads "$THREADS" 2>&1 | tee -a "$LOG"
+        $PY "$M/train/export.py" --ckpt "$CACHE/ckpt2/last.pt" --out-dir "$CACHE/run2" --seed $SEED
+        RUN3_INIT_ONNX=$CACHE/run2/model.onnx
+      else
+        echo "# run 3 onwards, from $RUN3_INIT_ONNX" > "$LOG"
+      fi
+      echo "# run 3" >> "$LOG"
+      fine_tune "$CACHE/ckpt3" "$RUN3_INIT_ONNX" 6000 5e-4 2e-5 "$RUN3_MINUTES" 1,2,1.5,3
+      $PY "$M/train/export.py" --ckpt "$CACHE/ckpt3/best.pt" --out-dir "$CACHE/run3" --seed $SEED
+      RUN4_INIT_ONNX=$CACHE/run3/model.onnx
     else
-      echo "# run 3 onwards, from $RUN3_INIT_ONNX" > "$LOG"
+      echo "# run 4 onwards, from $RUN4_INIT_ONNX" > "$LOG"
     fi
-    echo "# run 3" >> "$LOG"
-    fine_tune "$CACHE/ckpt3" "$RUN3_INIT_ONNX" 6000 5e-4 2e-5 "$RUN3_MINUTES" 1,2,1.5,3
-    $PY "$M/train/export.py" --ckpt "$CACHE/ckpt3/best.pt" --out-dir "$CACHE/run3" --seed $SEED
-    RUN4_INIT_ONNX=$CACHE/run3/model.onnx
-  else
-    echo "# run 4 onwards, from $RUN4_INIT_ONNX" > "$LOG"
+    #    Run 4: the run-3 model fine-tuned with 20 more training phantoms (small 100060-100079), left kidney chosen
+    #           3x as often for organ-centred patches, lr 3e-4 -> 1e-5 cosine over the RUN4_MINUTES budget.
+    "$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100060 20
+    $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_DIR" --out "$CACHE/data" \
+      --synth-per-template 8 --seed $SEED
+    echo "# run 4" >> "$LOG"
+    fine_tune "$CACHE/ckpt4" "$RUN4_INIT_ONNX" 20000 3e-4 1e-5 "$RUN4_MINUTES" 1,3,1.5,3
+    $PY "$M/train/export.py" --ckpt "$CACHE/ckpt4/best.pt" --out-dir "$CACHE/run4" --seed $SEED --version 1.1.0
+    RUN6_INIT_ONNX=$CACHE/run4/model.onnx
   fi
-  #    Run 4: the run-3 model fine-tuned with 20 more training phantoms (small 100060-100079), left kidney chosen
-  #           3x as often for organ-centred patches, lr 3e-4 -> 1e-5 cosine over the RUN4_MINUTES budget.
-  "$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100060 20
+  #    Run 6: the run-4 model (version 1.1.0) fine-tuned on more varied data: 20 more small phantoms (100080-100099),
+  #           8 more clinical ones (200006-200013) and 12 instead of 8 synthetic images per real label map, sampled
+  #           with probability 0.45; seed 1236, lr 2e-4 -> 1e-5 cosine over the RUN6_MINUTES budget (run 5, a second
+  #           cycle on run 4's data alone, was not kept; see models/README.md).
+  #    The data of runs 6 and 7 (made whichever run the replay starts at).
+  "$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100060 40     # run 4's 20 (present unless runs 1-4 were skipped) + 20 new
+  "$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200006 8
   $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_DIR" --out "$CACHE/data" \
-    --synth-per-template 8 --seed $SEED
-  echo "# run 4" >> "$LOG"
-  fine_tune "$CACHE/ckpt4" "$RUN4_INIT_ONNX" 20000 3e-4 1e-5 "$RUN4_MINUTES" 1,3,1.5,3
-  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt4/best.pt" --out-dir "$CACHE/run4" --seed $SEED --version 1.1.0
-  RUN6_INIT_ONNX=$CACHE/run4/model.onnx
+    --synth-per-template 12 --seed $SEED
+  if [ -z "$RUN7_INIT_ONNX" ] && [ -z "$RUN8_INIT_ONNX" ]; then
+    if [ -n "$RUN6_GIVEN" ]; then
+      echo "# run 6, from $RUN6_INIT_ONNX (the log of runs 1-4 is in git history: git show 5fb4546:models/ct-organs/training-log.txt)" > "$LOG"
+    fi
+    echo "# run 6" >> "$LOG"
+    fine_tune "$CACHE/ckpt6" "$RUN6_INIT_ONNX" 20000 2e-4 1e-5 "$RUN6_MINUTES" 1,3,1.5,3 1236 0.45
+    $PY "$M/train/export.py" --ckpt "$CACHE/ckpt6/best.pt" --out-dir "$CACHE/run6" --seed 1236 --version 1.2.0 \
+      --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4 and 6 (fine-tuning; run 5 not kept); see models/train.sh"
+    RUN7_INIT_ONNX=$CACHE/run6/model.onnx
+  elif [ -z "$RUN8_INIT_ONNX" ]; then
+    echo "# run 7, from $RUN7_INIT_ONNX (the log of run 6 is in git history: git show 351d684:models/ct-organs/training-log.txt)" > "$LOG"
+  fi
+  #    Run 7: the run-6 model (version 1.2.0) fine-tuned on run 6's data under CPU bfloat16 autocast with
+  #           channels-last tensors (train.py --bf16: ~2.5x the steps per second of float32 on this AVX512-BF16
+  #           CPU); seed 1237, synth probability 0.45, lr 2e-4 -> 1e-5 cosine over the RUN7_MINUTES budget,
+  #           validation every 500 steps.
+  if [ -z "$RUN8_INIT_ONNX" ]; then
+    echo "# run 7" >> "$LOG"
+    fine_tune "$CACHE/ckpt7" "$RUN7_INIT_ONNX" 40000 2e-4 1e-5 "$RUN7_MINUTES" 1,3,1.5,3 1237 0.45 --bf16 --val-every 500
+    $PY "$M/train/export.py" --ckpt "$CACHE/ckpt7/best.pt" --out-dir "$CACHE/run7" --seed 1237 \
+      --version 1.3.0 \
+      --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4, 6 and 7 (fine-tuning; run 5 not kept); see models/train.sh"
+    RUN8_INIT_ONNX=$CACHE/run7/model.onnx
+  else
+    echo "# run 8, from $RUN8_INIT_ONNX (the log of run 7 is in git history: git show 6cfc117:models/ct-organs/training-log.txt)" > "$LOG"
+  fi
+  #    Run 8: the run-7 model (version 1.3.0) fine-tuned on the same data aimed at its commonest error (spleen called
+  #           left kidney where the two meet): 30 % of patches centred on the left-kidney/spleen contact
+  #           (train.py --contact-prob) and a confusion term in the loss (--confusion-weight 1); seed 1238,
+  #           lr 1e-4 -> 5e-6 cosine over the RUN8_MINUTES budget (default 80), bfloat16, validation every 500
+  #           steps. Shipped as version 1.4.0: the run-7 and run-8 models as one ONNX whose output is the log of
+  #           their mean softmax (export_ensemble.py), which beat either alone on the calibration phantoms. Here
+  #           run 8 is exported alone, as run 9's start.
+  echo "# run 8" >> "$LOG"
+  fine_tune "$CACHE/ckpt8" "$RUN8_INIT_ONNX" 40000 1e-4 5e-6 "$RUN8_MINUTES" 1,3,1.5,3 1238 0.45 --bf16 --val-every 500 \
+    --contact-prob 0.3 --confusion-weight 1.0
+  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt8/best.pt" --out-dir "$CACHE/run8" --seed 1238 --version 1.4.0-run8 \
+    --history "run 8 alone (version 1.4.0 was it and the run-7 model averaged); see models/train.sh"
+  RUN9_INIT_ONNX=$CACHE/run8/model.onnx
+  RUN7_ONNX=$RUN8_INIT_ONNX
+else
+  [ -n "$RUN7_ONNX" ] || { echo "RUN9_INIT_ONNX needs RUN7_ONNX (the run-7 model, the ensemble's other member)" >&2; exit 1; }
+  echo "# run 9, from $RUN9_INIT_ONNX (the log of run 8 is in git history: git show c76837c:models/ct-organs/training-log.txt)" > "$LOG"
 fi
-#    Run 6: the run-4 model (version 1.1.0) fine-tuned on more varied data: 20 more small phantoms (100080-100099),
-#           8 more clinical ones (200006-200013) and 12 instead of 8 synthetic images per real label map, sampled
-#           with probability 0.45; seed 1236, lr 2e-4 -> 1e-5 cosine over the RUN6_MINUTES budget (run 5, a second
-#           cycle on run 4's data alone, was not kept; see models/README.md).
-#    The data of runs 6 and 7 (made whichever run the replay starts at).
-"$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100060 40     # run 4's 20 (present unless runs 1-4 were skipped) + 20 new
-"$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200006 8
+#    Run 9: the run-8 model fine-tuned with 60 more clinical-preset phantoms (200014-200073; 74 in all, 200014-200016
+#           kept out as validation cases beside 200001) and clinical phantoms drawn for half of the phantom patches
+#           (train.py --clinical-prob 0.5; they had been 14 of 114 phantoms, drawn uniformly); otherwise as run 8
+#           (contact patches, confusion term), seed 1239, lr 1e-4 -> 5e-6 cosine over the RUN9_MINUTES budget.
+#           Why: on the same anatomies (same seeds) the clinical preset's Dice was 0.04-0.10 below the small
+#           preset's. Shipped as version 1.5.0: the run-7 and run-9 models averaged, the best of the single
+#           models, pairs and the triple of runs 7-9 on the calibration phantoms (train/compare_members.py).
+"$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200014 60
 $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_DIR" --out "$CACHE/data" \
   --synth-per-template 12 --seed $SEED
-if [ -z "$RUN7_INIT_ONNX" ] && [ -z "$RUN8_INIT_ONNX" ]; then
-  if [ -n "$RUN6_GIVEN" ]; then
-    echo "# run 6, from $RUN6_INIT_ONNX (the log of runs 1-4 is in git history: git show 5fb4546:models/ct-organs/training-log.txt)" > "$LOG"
-  fi
-  echo "# run 6" >> "$LOG"
-  fine_tune "$CACHE/ckpt6" "$RUN6_INIT_ONNX" 20000 2e-4 1e-5 "$RUN6_MINUTES" 1,3,1.5,3 1236 0.45
-  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt6/best.pt" --out-dir "$CACHE/run6" --seed 1236 --version 1.2.0 \
-    --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4 and 6 (fine-tuning; run 5 not kept); see models/train.sh"
-  RUN7_INIT_ONNX=$CACHE/run6/model.onnx
-elif [ -z "$RUN8_INIT_ONNX" ]; then
-  echo "# run 7, from $RUN7_INIT_ONNX (the log of run 6 is in git history: git show 351d684:models/ct-organs/training-log.txt)" > "$LOG"
-fi
-#    Run 7: the run-6 model (version 1.2.0) fine-tuned on run 6's data under CPU bfloat16 autocast with
-#           channels-last tensors (train.py --bf16: ~2.5x the steps per second of float32 on this AVX512-BF16
-#           CPU); seed 1237, synth probability 0.45, lr 2e-4 -> 1e-5 cosine over the RUN7_MINUTES budget,
-#           validation every 500 steps.
-if [ -z "$RUN8_INIT_ONNX" ]; then
-  echo "# run 7" >> "$LOG"
-  fine_tune "$CACHE/ckpt7" "$RUN7_INIT_ONNX" 40000 2e-4 1e-5 "$RUN7_MINUTES" 1,3,1.5,3 1237 0.45 --bf16 --val-every 500
-  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt7/best.pt" --out-dir "$CACHE/run7" --seed 1237 \
-    --version 1.3.0 \
-    --history "run 1 + run 2 (3000 steps from scratch), runs 3, 4, 6 and 7 (fine-tuning; run 5 not kept); see models/train.sh"
-  RUN8_INIT_ONNX=$CACHE/run7/model.onnx
-else
-  echo "# run 8, from $RUN8_INIT_ONNX (the log of run 7 is in git history: git show 6cfc117:models/ct-organs/training-log.txt)" > "$LOG"
-fi
-#    Run 8: the run-7 model (version 1.3.0) fine-tuned on the same data aimed at its commonest error (spleen called
-#           left kidney where the two meet): 30 % of patches centred on the left-kidney/spleen contact
-#           (train.py --contact-prob) and a confusion term in the loss (--confusion-weight 1); seed 1238,
-#           lr 1e-4 -> 5e-6 cosine over the RUN8_MINUTES budget (default 80), bfloat16, validation every 500
-#           steps. Shipped as version 1.4.0: the run-7 and run-8 models as one ONNX whose output is the log of
-#           their mean softmax (export_ensemble.py), which beat either alone on the calibration phantoms.
-echo "# run 8" >> "$LOG"
-fine_tune "$CACHE/ckpt8" "$RUN8_INIT_ONNX" 40000 1e-4 5e-6 "$RUN8_MINUTES" 1,3,1.5,3 1238 0.45 --bf16 --val-every 500 \
-  --contact-prob 0.3 --confusion-weight 1.0
-$PY "$M/train/export_ensemble.py" --out-dir "$M/ct-organs" --member-onnx "$RUN8_INIT_ONNX" \
-  --member-ckpt "$CACHE/ckpt8/best.pt" --seed 1238 --version 1.4.0 \
-  --history "mean softmax of two members: the run-7 model (run 1 + run 2, 3000 steps from scratch, then runs 3, 4, 6 and 7, fine-tuning; run 5 not kept) and the run-8 model (run 7's fine-tuned on the left-kidney/spleen contact); see models/train.sh"
+echo "# run 9" >> "$LOG"
+fine_tune "$CACHE/ckpt9" "$RUN9_INIT_ONNX" 40000 1e-4 5e-6 "$RUN9_MINUTES" 1,3,1.5,3 1239 0.45 --bf16 --val-every 500 \
+  --contact-prob 0.3 --confusion-weight 1.0 --clinical-prob 0.5 \
+  --val-extra phantom_clinical_200014,phantom_clinical_200015,phantom_clinical_200016
+$PY "$M/train/export.py" --ckpt "$CACHE/ckpt9/best.pt" --out-dir "$CACHE/run9" --seed 1239 --version 1.5.0-run9
+echo "# Calibration: runs 7, 8 and 9 and their ensembles (train/compare_members.py)" >> "$LOG"
+$PY "$M/train/compare_members.py" --model run7="$(dirname "$RUN7_ONNX")" --model run8="$(dirname "$RUN9_INIT_ONNX")" \
+  --model run9="$CACHE/run9" --phantoms "$CACHE/calib" --phantoms "$CACHE/calib_clinical" \
+  --out "$M/ct-organs/calibration.json" --threads "$THREADS" 2>&1 | tee -a "$LOG"
+$PY "$M/train/export_ensemble.py" --out-dir "$M/ct-organs" --member-onnx "$RUN7_ONNX" \
+  --member-ckpt "$CACHE/ckpt9/best.pt" --seed 1239 --version 1.5.0 \
+  --history "mean softmax of two members: the run-7 model (run 1 + run 2, 3000 steps from scratch, then runs 3, 4, 6 and 7, fine-tuning; run 5 not kept) and the run-9 model (run 8's, itself run 7's fine-tuned on the left-kidney/spleen contact, fine-tuned with clinical-preset phantoms in half of the phantom draws); see models/train.sh"
 echo "# Evaluation of the exported ONNX (train/evaluate.py, onnxruntime CPU, $THREADS threads; per-case Dice on the native CT grid)" >> "$LOG"
 $PY "$M/train/evaluate.py" --model-dir "$M/ct-organs" --phantoms "$CACHE/eval" \
   --real-ct "$ANATOMY_DIR/totalseg_s0009_ct.nii.gz" --real-labels "$ANATOMY_DIR/totalseg_s0009_labels.nii.gz" \

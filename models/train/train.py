@@ -26,13 +26,14 @@ VAL_NAMES = {f"phantom_small_{s}" for s in range(100055, 100060)} | {"phantom_cl
 AIR_HU = -1000.0
 
 
-def load_cache(d):
+def load_cache(d, extra_val=()):
+    """(training items, validation items) of the cache: VAL_NAMES and `extra_val` are validation."""
     train, val = [], []
     for f in sorted(glob.glob(os.path.join(d, "*.npz"))):
         name = os.path.basename(f)[:-4]
         z = np.load(f)
         item = (name, z["img"], z["lab"])
-        (val if name in VAL_NAMES else train).append(item)
+        (val if name in VAL_NAMES or name in extra_val else train).append(item)
     return train, val
 
 
@@ -87,6 +88,18 @@ def random_patch(img, lab, rng, fg_prob=0.6, organ_w=None, contact_prob=0.0, con
     st = [int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(ctr, PATCH, img.shape)]
     sl = tuple(slice(a, a + p) for a, p in zip(st, PATCH))
     return img[sl].astype(np.float32), lab[sl].copy()
+
+
+def phantom_pool(ph, rng, clinical_prob=None):
+    """The phantoms one draw chooses among: all of them (clinical_prob None), or the clinical-preset ones with
+    probability clinical_prob and the others otherwise (all of them where one kind is missing)."""
+    if clinical_prob is None:
+        return ph
+    clinical = [t for t in ph if t[0].startswith("phantom_clinical_")]
+    other = [t for t in ph if not t[0].startswith("phantom_clinical_")]
+    if not clinical or not other:
+        return ph
+    return clinical if rng.random() < clinical_prob else other
 
 
 def augment(img, lab, rng, is_phantom):
@@ -279,6 +292,11 @@ def main():
                     help="probability of centring a patch on the left-kidney/spleen contact (where there is one)")
     ap.add_argument("--confusion-weight", type=float, default=0.0,
                     help="weight of the left-kidney/spleen confusion term added to the loss (see confusion_loss)")
+    ap.add_argument("--clinical-prob", type=float, default=None,
+                    help="probability that a phantom draw takes a clinical-preset phantom (default: every phantom "
+                         "equally likely, whatever its preset)")
+    ap.add_argument("--val-extra", default="",
+                    help="comma-separated cache names kept out of training as further validation cases")
     ap.add_argument("--bf16", action="store_true",
                     help="train under CPU bfloat16 autocast with channels-last 3D tensors (weights, optimiser and loss stay "
                          "float32; validation and export run in float32): ~2.5x the steps per second on AVX512-BF16 CPUs")
@@ -286,7 +304,8 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
-    train, val = load_cache(a.cache)
+    extra_val = set(filter(None, a.val_extra.split(",")))
+    train, val = load_cache(a.cache, extra_val)
     ph = [t for t in train if t[0].startswith("phantom_")]
     sy = [t for t in train if t[0].startswith("synth_")]
     print(f"train: {len(ph)} phantoms, {len(sy)} synthetic; val: {len(val)} phantoms ({', '.join(v[0] for v in val)})", flush=True)
@@ -363,7 +382,8 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr
         use_synth = sy and rng.random() < a.synth_prob
-        name, img, lab = (sy if use_synth else ph)[int(rng.integers(0, len(sy if use_synth else ph)))]
+        pool = sy if use_synth else phantom_pool(ph, rng, a.clinical_prob)
+        name, img, lab = pool[int(rng.integers(0, len(pool)))]
         x, y = random_patch(img, lab, rng, a.fg_prob, organ_w, a.contact_prob,
                             lambda padded, key=name: cached_contact(contact_cache, key, padded))
         x, y = augment(x, y, rng, not use_synth)
@@ -389,7 +409,7 @@ def main():
             run_val()
             # pick up cache files written after start (the cache may still be building)
             n_before = len(ph) + len(sy)
-            train, _ = load_cache(a.cache)
+            train, _ = load_cache(a.cache, extra_val)
             ph = [t for t in train if t[0].startswith("phantom_")]
             sy = [t for t in train if t[0].startswith("synth_")]
             if len(ph) + len(sy) != n_before:
