@@ -20,8 +20,8 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import ORGANS, dice, phantom_labels_to_model, sliding_window, to_lps_zyx  # noqa: E402
-from evaluate import Model  # noqa: E402
+from common import ORGANS, dice, sliding_window  # noqa: E402
+from evaluate import Model, load_truth  # noqa: E402
 
 SHARED_CARD_FIELDS = ("input", "intensity", "patch_size", "overlap", "size_multiple", "labels")
 
@@ -50,8 +50,7 @@ def main():
     for d in cases:
         case = os.path.basename(d)
         ct_img = nib.load(os.path.join(d, "tp1", "ct.nii.gz"))
-        li = nib.load(os.path.join(d, "truth", "tp1_labels.nii.gz"))
-        truth = phantom_labels_to_model(to_lps_zyx(li, np.asarray(li.dataobj).astype(np.int32))[0])
+        truth = load_truth(os.path.join(d, "truth", "tp1_labels.nii.gz"))
         x, native_shape, shape = ref.prepare(ct_img)
         probs = {n: sliding_window(lambda v, m=m: m.sess.run(["logits"], {"ct": v})[0], x, m.patch, m.overlap)
                  for n, m in models.items()}

@@ -75,18 +75,22 @@ class Model:
                      "model_grid": list(x.shape)}
 
 
-def evaluate_case(model, ct_path, lab_path, mapping=None):
-    ct_img = nib.load(ct_path)
-    pred, timing = model.segment(ct_img)
+def load_truth(lab_path, mapping=None):
+    """Truth labels in LPS [z,y,x] as model labels: a phantom's (mapping None) or mapped label by label."""
     li = nib.load(lab_path)
     truth, _, _ = to_lps_zyx(li, np.asarray(li.dataobj).astype(np.int32))
     if mapping is None:
-        truth = phantom_labels_to_model(truth)
-    else:
-        t2 = np.zeros(truth.shape, np.uint8)
-        for k, v in mapping.items():
-            t2[truth == k] = v
-        truth = t2
+        return phantom_labels_to_model(truth)
+    t2 = np.zeros(truth.shape, np.uint8)
+    for k, v in mapping.items():
+        t2[truth == k] = v
+    return t2
+
+
+def evaluate_case(model, ct_path, lab_path, mapping=None):
+    ct_img = nib.load(ct_path)
+    pred, timing = model.segment(ct_img)
+    truth = load_truth(lab_path, mapping)
     assert truth.shape == pred.shape
     d = {o: dice(pred == k, truth == k) for k, o in enumerate(ORGANS, 1) if (truth == k).any()}
     return d, timing
