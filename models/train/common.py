@@ -22,6 +22,9 @@ SIZE_MULTIPLE = 16
 LABELS = {0: "background", 1: "liver", 2: "kidney_left", 3: "kidney_right", 4: "spleen"}
 ORGANS = ["liver", "kidney_left", "kidney_right", "spleen"]
 NUM_CLASSES = 5
+# The card's intensity_refinement block (train/refine.py; chosen on the calibration phantoms, models/README.md)
+INTENSITY_REFINEMENT = {"beta": 1.0, "band_voxels": 2, "confidence": 0.95, "context_voxels": 5, "bin_hu": 10.0,
+                        "min_voxels": 50}
 
 
 def normalise(hu):

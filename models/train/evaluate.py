@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(__file__))
+from refine import refine_with_intensity  # noqa: E402
 from common import ORGANS, argmax_channels, TOTALSEG_TO_MODEL, dice, grid_shape, phantom_labels_to_model, resample, sliding_window, to_lps_zyx  # noqa: E402
 
 
@@ -68,6 +69,8 @@ class Model:
         x, native_shape, shape = self.prepare(ct_img)
         t1 = time.time()
         prob = sliding_window(lambda a: self.sess.run(["logits"], {"ct": a})[0], x, self.patch, self.overlap)
+        if self.card.get("intensity_refinement"):
+            prob = refine_with_intensity(prob, x, self.card)
         t2 = time.time()
         lab = self.to_native_labels(prob, native_shape, shape)
         t3 = time.time()

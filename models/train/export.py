@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import CLIP_HU, DIVIDE, LABELS, PATCH, SIZE_MULTIPLE, SPACING_MM, SUBTRACT  # noqa: E402
+from common import CLIP_HU, DIVIDE, INTENSITY_REFINEMENT, LABELS, PATCH, SIZE_MULTIPLE, SPACING_MM, SUBTRACT  # noqa: E402
 from build_cache import TEMPLATES  # noqa: E402
 from unet import UNet3D  # noqa: E402
 
@@ -77,6 +77,7 @@ def write_card(out_dir, version, training):
         "patch_size": list(PATCH),
         "overlap": 0.5,
         "size_multiple": SIZE_MULTIPLE,
+        "intensity_refinement": dict(INTENSITY_REFINEMENT),
         "training": {
             "command": training.pop("command"),
             "seed": training.pop("seed"),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::SegmentError;
+use crate::refine::IntensityRefinement;
 
 /// Input description.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +76,10 @@ pub struct ModelCard {
     /// Every spatial input dimension must be a multiple of this.
     #[serde(default = "one")]
     pub size_multiple: usize,
+    /// Intensity refinement of the probabilities near organ boundaries (`refine.rs`); absent:
+    /// the network's probabilities are used as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intensity_refinement: Option<IntensityRefinement>,
     /// Anything else (training provenance, validation figures) is kept as given.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -156,6 +161,13 @@ impl ModelBundle {
             return Err(bad(
                 "intensity: clip_hu must rise and divide must not be 0".into()
             ));
+        }
+        if let Some(problem) = card
+            .intensity_refinement
+            .as_ref()
+            .and_then(IntensityRefinement::problem)
+        {
+            return Err(bad(format!("intensity_refinement: {problem}")));
         }
         let mut label_names = Vec::new();
         for c in 0..card.labels.len() {

@@ -18,6 +18,7 @@ use crate::card::ModelBundle;
 use crate::error::SegmentError;
 use crate::fusion::Probabilities;
 use crate::postprocess::{clean_up, labels_on_grid, OrganSummary};
+use crate::refine::refine_with_intensity;
 use crate::window::{sliding_window, Plan};
 
 /// Where to run the model.
@@ -72,7 +73,8 @@ pub struct Segmenter {
     batch: usize,
 }
 
-/// One CT's class probabilities on the model grid, before labelling.
+/// One CT's class probabilities on the model grid (refined by the CT's intensities where the
+/// card asks for it), before labelling.
 #[derive(Debug, Clone)]
 pub struct Inferred {
     /// Softmax probabilities on the model grid.
@@ -227,8 +229,18 @@ impl Segmenter {
             let (_, values) = value.try_extract_tensor::<f32>().map_err(ort_err)?;
             Ok(values.to_vec())
         };
-        let probs = sliding_window(&input, &plan, &mut infer)?;
+        let mut probs = sliding_window(&input, &plan, &mut infer)?;
         drop(session);
+        if let Some(settings) = &card.intensity_refinement {
+            refine_with_intensity(
+                &mut probs,
+                &input,
+                grid.dims,
+                channels,
+                &card.intensity,
+                settings,
+            );
+        }
         let t2 = Instant::now();
         Ok(Inferred {
             probabilities: Probabilities {
