@@ -187,7 +187,7 @@ pub fn refine_with_intensity(
     let band = settings.band_voxels.min(65534) as u16;
     let mut zone = vec![false; n];
     let mut eroded_once: Vec<Vec<bool>> = vec![Vec::new(); channels];
-    for c in 1..channels {
+    for (c, eroded) in eroded_once.iter_mut().enumerate().skip(1) {
         let c8 = c as u8;
         if !labels.contains(&c8) {
             continue;
@@ -200,7 +200,7 @@ pub fn refine_with_intensity(
                 zone[v] = true;
             }
         }
-        eroded_once[c] = to_outside.iter().map(|&d| d >= 2).collect();
+        *eroded = to_outside.iter().map(|&d| d >= 2).collect();
     }
     if !zone.iter().any(|&z| z) {
         return;
@@ -284,13 +284,13 @@ mod tests {
         let seeds: Vec<bool> = (0..n)
             .map(|_| {
                 state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-                (state >> 33) % 9 == 0
+                (state >> 33).is_multiple_of(9)
             })
             .collect();
         let at = |v: usize| [v % 7, (v / 7) % 5, v / 35];
         for outside in [false, true] {
             let d = city_block_distance(|v| seeds[v], dims, outside);
-            for v in 0..n {
+            for (v, &dv) in d.iter().enumerate() {
                 let p = at(v);
                 let mut best = usize::MAX;
                 for u in (0..n).filter(|&u| seeds[u]) {
@@ -303,7 +303,7 @@ mod tests {
                     }
                 }
                 let expect = best.min(65535) as u16;
-                assert_eq!(d[v], expect, "voxel {p:?}, outside {outside}");
+                assert_eq!(dv, expect, "voxel {p:?}, outside {outside}");
             }
         }
     }
@@ -314,7 +314,9 @@ mod tests {
         let d = density(values, -250.0, 60, 10.0);
         let integral: f64 = d.iter().map(|h| h * 10.0).sum();
         assert!((integral - 1.0).abs() < 1e-12, "{integral}");
-        let peak = (0..60).max_by(|&a, &b| d[a].total_cmp(&d[b])).unwrap();
+        let peak = (0..60)
+            .max_by(|&a, &b| d[a].total_cmp(&d[b]))
+            .expect("60 bins");
         assert_eq!(peak, bin_of(33.0, -250.0, 60, 10.0));
     }
 
