@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use mrt_core::distance::city_block_distance;
+
 use crate::card::CardIntensity;
 
 /// The card's `intensity_refinement` block.
@@ -49,69 +51,6 @@ impl IntensityRefinement {
         }
         None
     }
-}
-
-/// City-block distance (voxels, saturating) from every voxel to the nearest seed; with
-/// `outside_is_seed`, the voxels just beyond the volume's faces count as seeds too (an erosion
-/// whose border is background). Two raster passes over half-neighbourhoods: exact for this metric.
-pub fn city_block_distance(
-    is_seed: impl Fn(usize) -> bool,
-    dims: [usize; 3],
-    outside_is_seed: bool,
-) -> Vec<u16> {
-    let [nx, ny, nz] = dims;
-    let (sy, sz) = (nx, nx * ny);
-    let mut d = vec![u16::MAX; nx * ny * nz];
-    for k in 0..nz {
-        for j in 0..ny {
-            for i in 0..nx {
-                let v = i + sy * j + sz * k;
-                if is_seed(v) {
-                    d[v] = 0;
-                } else if outside_is_seed {
-                    let to_face = [i + 1, nx - i, j + 1, ny - j, k + 1, nz - k];
-                    d[v] = to_face.into_iter().min().unwrap_or(usize::MAX).min(65535) as u16;
-                }
-            }
-        }
-    }
-    for k in 0..nz {
-        for j in 0..ny {
-            for i in 0..nx {
-                let v = i + sy * j + sz * k;
-                let mut best = d[v];
-                if i > 0 {
-                    best = best.min(d[v - 1].saturating_add(1));
-                }
-                if j > 0 {
-                    best = best.min(d[v - sy].saturating_add(1));
-                }
-                if k > 0 {
-                    best = best.min(d[v - sz].saturating_add(1));
-                }
-                d[v] = best;
-            }
-        }
-    }
-    for k in (0..nz).rev() {
-        for j in (0..ny).rev() {
-            for i in (0..nx).rev() {
-                let v = i + sy * j + sz * k;
-                let mut best = d[v];
-                if i + 1 < nx {
-                    best = best.min(d[v + 1].saturating_add(1));
-                }
-                if j + 1 < ny {
-                    best = best.min(d[v + sy].saturating_add(1));
-                }
-                if k + 1 < nz {
-                    best = best.min(d[v + sz].saturating_add(1));
-                }
-                d[v] = best;
-            }
-        }
-    }
-    d
 }
 
 /// Histogram density (per HU) of `values` (HU) over `bins` bins of `bin_hu` from `lo`.
@@ -224,14 +163,9 @@ pub fn refine_with_intensity(
                     && near[v] <= context
                     && (c == 0 || eroded_once[c].get(v).copied().unwrap_or(false))
             };
-            let count = (0..n).filter(|&v| sure(v)).count();
-            if count >= settings.min_voxels {
-                density(
-                    (0..n).filter(|&v| sure(v)).map(|v| hu[v]),
-                    lo,
-                    bins,
-                    settings.bin_hu,
-                )
+            let values: Vec<f32> = (0..n).filter(|&v| sure(v)).map(|v| hu[v]).collect();
+            if values.len() >= settings.min_voxels {
+                density(values.into_iter(), lo, bins, settings.bin_hu)
             } else {
                 uniform.clone()
             }
@@ -273,38 +207,6 @@ mod tests {
             clip_hu: [-250.0, 350.0],
             subtract: 50.0,
             divide: 150.0,
-        }
-    }
-
-    #[test]
-    fn city_block_distance_equals_brute_force() {
-        let dims = [7, 5, 6];
-        let n = 7 * 5 * 6;
-        let mut state = 12345u64;
-        let seeds: Vec<bool> = (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-                (state >> 33).is_multiple_of(9)
-            })
-            .collect();
-        let at = |v: usize| [v % 7, (v / 7) % 5, v / 35];
-        for outside in [false, true] {
-            let d = city_block_distance(|v| seeds[v], dims, outside);
-            for (v, &dv) in d.iter().enumerate() {
-                let p = at(v);
-                let mut best = usize::MAX;
-                for u in (0..n).filter(|&u| seeds[u]) {
-                    let q = at(u);
-                    best = best.min((0..3).map(|a| p[a].abs_diff(q[a])).sum());
-                }
-                if outside {
-                    for a in 0..3 {
-                        best = best.min(p[a] + 1).min(dims[a] - p[a]);
-                    }
-                }
-                let expect = best.min(65535) as u16;
-                assert_eq!(dv, expect, "voxel {p:?}, outside {outside}");
-            }
         }
     }
 
