@@ -11,6 +11,7 @@ pub mod density;
 pub mod fit;
 pub mod image_free;
 pub mod input;
+pub mod interface;
 pub mod lesions;
 pub mod mask_exclusion;
 pub mod organ_dose;

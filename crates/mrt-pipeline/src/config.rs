@@ -91,6 +91,18 @@ pub struct SiteConfig {
     /// error of up to this depth then does not carry the neighbour's uptake into the organ.
     /// 0 turns it off. Default 3.
     pub contact_band_mm: f64,
+    /// Where two organ masks touch, the SPECT is asked where their shared boundary lies: the
+    /// boundary is moved along its normal by offsets up to this distance (mm, both ways, in
+    /// steps of `boundary_step_mm`), the SPECT around the pair is fitted for each, and the offset
+    /// with the smallest residual over all time points is taken when it lowers the residual by
+    /// at least `boundary_min_gain_percent`. Moves the masks (and so the masses) of both organs
+    /// at every time point. 0 turns it off. Default 15.
+    pub boundary_search_mm: f64,
+    /// Step of the boundary search (mm). Default 3.
+    pub boundary_step_mm: f64,
+    /// Smallest drop of the summed relative residual (%, mean over time points) for which the
+    /// boundary is moved. Default 2.
+    pub boundary_min_gain_percent: f64,
 }
 
 impl Default for SiteConfig {
@@ -117,6 +129,9 @@ impl Default for SiteConfig {
             uptake_mismatch_min_percent: 5.0,
             exclude_uptake_mismatch: true,
             contact_band_mm: 3.0,
+            boundary_search_mm: 15.0,
+            boundary_step_mm: 3.0,
+            boundary_min_gain_percent: 2.0,
         }
     }
 }
@@ -159,6 +174,24 @@ impl SiteConfig {
             return Err(bad(format!(
                 "contact_band_mm {} outside 0-30 mm",
                 cfg.contact_band_mm
+            )));
+        }
+        if !(cfg.boundary_search_mm >= 0.0 && cfg.boundary_search_mm <= 50.0) {
+            return Err(bad(format!(
+                "boundary_search_mm {} outside 0-50 mm",
+                cfg.boundary_search_mm
+            )));
+        }
+        if !(cfg.boundary_step_mm > 0.0 && cfg.boundary_step_mm <= 20.0) {
+            return Err(bad(format!(
+                "boundary_step_mm {} outside 0-20 mm (above 0)",
+                cfg.boundary_step_mm
+            )));
+        }
+        if !(cfg.boundary_min_gain_percent >= 0.0 && cfg.boundary_min_gain_percent < 100.0) {
+            return Err(bad(format!(
+                "boundary_min_gain_percent {} outside 0-100",
+                cfg.boundary_min_gain_percent
             )));
         }
         if let Some(p) = &cfg.default_phantom {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::SiteConfig;
 
+pub mod boundary_search;
 pub mod dose;
 pub mod ingest;
 pub mod quantify;

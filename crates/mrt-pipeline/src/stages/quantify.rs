@@ -9,7 +9,7 @@ use std::path::Path;
 use mrt_core::Volume;
 use mrt_dosimetry::contact_band::contact_band;
 use mrt_dosimetry::density::organ_mass;
-use mrt_dosimetry::lesions::{split_hot_lesions, LesionOptions};
+use mrt_dosimetry::lesions::{split_hot_lesions, LesionOptions, LesionSplit};
 use mrt_dosimetry::quantify::RegionActivity;
 use mrt_dosimetry::quantify::{
     blur_masks, body_regions, fractional_masks, quantify_blurred, LOW_DENSITY, SOFT_TISSUE,
@@ -19,7 +19,8 @@ use mrt_io::nifti_io::read_nifti;
 use mrt_register::{align_spect_to_ct, SpectAlignOptions, SpectAlignment};
 use serde::{Deserialize, Serialize};
 
-use super::ingest::StudyManifest;
+use super::boundary_search::{self, BoundarySearch};
+use super::ingest::{StudyManifest, TimepointEntry};
 use super::segment::SegmentationArtifact;
 use super::uptake_exclusion::{exclude_foreign_tissue, RegionModel};
 use super::{io_err, read_json, write_json, Stage, StageContext, StageError};
@@ -156,6 +157,26 @@ pub struct QuantArtifact {
     pub timepoints: Vec<QuantTimepoint>,
     /// Time points that could not be quantified, and why.
     pub skipped: Vec<String>,
+    /// Where two organ masks touch, where the SPECT puts their boundary (site setting
+    /// `boundary_search_mm`); every time point's labels were measured with the boundary moved
+    /// by `offset_mm`. Empty when off or no organs touch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boundaries: Vec<BoundarySearch>,
+}
+
+/// A time point's volumes, ready to be measured.
+struct Loaded {
+    ct: Volume<f32>,
+    spect: Volume<f32>,
+    /// Organ labels, the liver's hot lesions split off.
+    labels: Volume<u8>,
+    hours: f64,
+    alignment: SpectAlignment,
+    lesions: Option<LesionSplit>,
+    /// Label values that are GTM regions as they are.
+    kept: Vec<u8>,
+    /// The GTM's regions.
+    regions: Vec<u8>,
 }
 
 /// Label value of each organ in the model's label list.
@@ -180,7 +201,12 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
     let mut skipped = Vec::new();
     let mut masses = BTreeMap::new();
     let mut mass_timepoint = None;
-    for t in &study.timepoints {
+    let liver = organs.iter().find(|(_, n)| *n == "liver").map(|(l, _)| *l);
+    // Loads a time point's volumes, corrects its SPECT↔CT alignment (or takes the one given)
+    // and splits the liver's hot lesions off; Err(reason) when it cannot be quantified.
+    let load = |t: &TimepointEntry,
+                aligned: Option<&SpectAlignment>|
+     -> Result<Result<Loaded, String>, StageError> {
         let labels_file = seg
             .timepoints
             .iter()
@@ -189,16 +215,17 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
         let (Some(ct_name), Some(spect_name), Some(hours), Some(labels_name)) =
             (&t.ct, &t.spect, t.hours_post_injection, labels_file)
         else {
-            skipped.push(format!(
+            return Ok(Err(format!(
                 "time point {}: needs a CT, a SPECT, organ labels and a time after injection ({})",
                 t.index,
                 t.problems.join("; ")
-            ));
-            continue;
+            )));
         };
         if !t.spect_quantitative {
-            skipped.push(format!("time point {}: SPECT is not in Bq/mL", t.index));
-            continue;
+            return Ok(Err(format!(
+                "time point {}: SPECT is not in Bq/mL",
+                t.index
+            )));
         }
         let ct = read_nifti(&work.join("ingest").join(ct_name))
             .map_err(io_err)?
@@ -210,24 +237,26 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             .map_err(io_err)?
             .volume;
         let mut labels: Volume<u8> = labels_f.map(|&l| l.round().clamp(0.0, 255.0) as u8);
-        let a = align_spect_to_ct(
-            &spect,
-            &labels,
-            &organ_values,
-            None,
-            &SpectAlignOptions {
-                psf_fwhm_mm: cfg.psf_fwhm_mm,
-                review_above_mm: cfg.review_correction_mm,
-                min_r2: cfg.min_alignment_r2,
-                ..SpectAlignOptions::default()
-            },
-        );
-        let liver = organs.iter().find(|(_, n)| *n == "liver").map(|(l, _)| *l);
+        let alignment = match aligned {
+            Some(a) => a.clone(),
+            None => align_spect_to_ct(
+                &spect,
+                &labels,
+                &organ_values,
+                None,
+                &SpectAlignOptions {
+                    psf_fwhm_mm: cfg.psf_fwhm_mm,
+                    review_above_mm: cfg.review_correction_mm,
+                    min_r2: cfg.min_alignment_r2,
+                    ..SpectAlignOptions::default()
+                },
+            ),
+        };
         let lesions = match liver {
             Some(liver) if cfg.exclude_liver_lesions => split_hot_lesions(
                 &mut labels,
                 &spect,
-                &a.spect_to_ct,
+                &alignment.spect_to_ct,
                 liver,
                 LIVER_LESION,
                 &LesionOptions {
@@ -239,6 +268,67 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             .filter(|l| l.count > 0),
             _ => None,
         };
+        let mut kept = organ_values.clone();
+        let mut timepoint_regions = regions.clone();
+        if lesions.is_some() {
+            kept.push(LIVER_LESION);
+            timepoint_regions.insert(organ_values.len(), LIVER_LESION);
+        }
+        Ok(Ok(Loaded {
+            ct,
+            spect,
+            labels,
+            hours,
+            alignment,
+            lesions,
+            kept,
+            regions: timepoint_regions,
+        }))
+    };
+    // The boundary search looks at every time point before any is measured: its offsets hold
+    // for the anatomy, so all time points' SPECTs decide them together.
+    let mut alignments = BTreeMap::new();
+    let mut residuals_per_timepoint = Vec::new();
+    if cfg.boundary_search_mm > 0.0 {
+        for t in &study.timepoints {
+            let Ok(l) = load(t, None)? else {
+                continue;
+            };
+            residuals_per_timepoint.push((
+                t.index,
+                boundary_search::timepoint_residuals(
+                    &l.spect,
+                    &l.ct,
+                    &l.labels,
+                    &l.kept,
+                    &l.regions,
+                    &organs,
+                    &l.alignment.spect_to_ct,
+                    cfg,
+                ),
+            ));
+            alignments.insert(t.index, l.alignment);
+        }
+    }
+    let boundaries = boundary_search::choose(&residuals_per_timepoint, &organs, cfg);
+    for t in &study.timepoints {
+        let Loaded {
+            ct,
+            spect,
+            mut labels,
+            hours,
+            alignment: a,
+            lesions,
+            kept,
+            regions,
+        } = match load(t, alignments.get(&t.index))? {
+            Ok(l) => l,
+            Err(reason) => {
+                skipped.push(reason);
+                continue;
+            }
+        };
+        boundary_search::apply(&mut labels, &boundaries, &organs);
         let contact = if cfg.contact_band_mm > 0.0 {
             contact_band(&labels, &organ_values, cfg.contact_band_mm)
         } else {
@@ -246,14 +336,10 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
         };
         let mut model = RegionModel {
             labels,
-            kept: organ_values.clone(),
-            regions: regions.clone(),
+            kept,
+            regions,
             contact,
         };
-        if lesions.is_some() {
-            model.kept.push(LIVER_LESION);
-            model.regions.insert(organ_values.len(), LIVER_LESION);
-        }
         let measure = |m: &RegionModel| {
             measure_regions(&spect, &ct, m, &organ_values, &a.spect_to_ct, cfg).ok_or_else(|| {
                 StageError::Input(format!(
@@ -400,6 +486,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
         masses,
         timepoints,
         skipped,
+        boundaries,
     };
     write_json(&out.join("quantification.json"), &artifact)?;
     Ok(artifact)

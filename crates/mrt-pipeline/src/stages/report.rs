@@ -23,7 +23,8 @@ pub const SCHEMA: &str = "mrtdose.report.v1";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Flag {
     /// Stable code: `misalignment`, `organ_volume_change`, `poor_fit`, `activity_balance`,
-    /// `missing_timepoints`, `segmentation`, `registration`, `phantom_assumed`, `not_computed`.
+    /// `missing_timepoints`, `segmentation`, `registration`, `phantom_assumed`, `not_computed`,
+    /// `uptake_mismatch`, `boundary_moved`.
     pub code: String,
     /// What a reviewer should look at.
     pub message: String,
@@ -273,6 +274,21 @@ pub fn run(
                     "time point {}: organs hold {organs_sum:.0} MBq, more than the {:.0} MBq in the whole field of view",
                     t.index, t.fov_activity_mbq));
             }
+        }
+        for b in q.boundaries.iter().filter(|b| b.offset_mm != 0.0) {
+            let (into, from) = if b.offset_mm > 0.0 {
+                (&b.organs[0], &b.organs[1])
+            } else {
+                (&b.organs[1], &b.organs[0])
+            };
+            let lowest = b
+                .relative_residual
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            flag(&mut flags, "boundary_moved", format!(
+                "{into}/{from}: the SPECT puts their shared boundary {:.0} mm further into the {into} mask than the CT                  segmentation does (residual of the SPECT fit {:.0} % lower over {} time points); the masks, masses and                  activities are of the moved boundary: check the segmentation there",
+                b.offset_mm.abs(), (1.0 - lowest) * 100.0, b.timepoints.len()));
         }
         for name in super::quantify::ORGANS {
             let seen: Vec<String> = q
