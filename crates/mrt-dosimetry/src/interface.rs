@@ -17,7 +17,7 @@ use mrt_core::distance::squared_distance_mm2;
 use mrt_core::morphology::bounding_box;
 use mrt_core::{dense, Grid, RigidTransform, Volume};
 
-use crate::quantify::{blur_masks, fractional_masks};
+use mrt_core::filter::{gaussian_blur, Edge};
 
 /// Two touching regions of a label volume, with every voxel's distance to each, on the bounding
 /// box of the pair widened by the largest offset.
@@ -88,6 +88,25 @@ impl Contact {
         })
     }
 
+    /// Distance (mm) of CT voxel `ct` to the nearest voxel of `b` (`to_b`) or of `a`; infinite
+    /// outside the contact's box.
+    fn distance_mm(&self, ct: [usize; 3], to_b: bool) -> f32 {
+        let mut s = 0;
+        let mut stride = 1;
+        for ((&c, &lo), &n) in ct.iter().zip(&self.lo).zip(&self.sub) {
+            if c < lo || c >= lo + n {
+                return f32::INFINITY;
+            }
+            s += (c - lo) * stride;
+            stride *= n;
+        }
+        if to_b {
+            self.to_b_mm[s]
+        } else {
+            self.to_a_mm[s]
+        }
+    }
+
     /// The two labels, `a` first.
     pub fn labels(&self) -> (u8, u8) {
         (self.a, self.b)
@@ -126,13 +145,14 @@ impl Contact {
     }
 }
 
-/// The part of `spect`'s grid around the SPECT voxels that `labels` (CT grid) puts in `a` or
-/// `b`, as (outer grid, inner index range within it): the inner box is the pair's bounding box
-/// grown by one PSF FWHM, the outer one by three PSF standard deviations more, so that masks
-/// blurred on the outer box are exact on the inner one (to the Gaussian's tail).
+/// The part of `spect`'s grid around the SPECT voxels that `labels` (CT grid) puts in the
+/// contact's two organs, as (outer grid, inner index range within it): the inner box is the
+/// pair's bounding box grown by one PSF FWHM, the outer one by three PSF standard deviations
+/// more, so that masks blurred on the outer box are exact on the inner one (to the Gaussian's
+/// tail).
 fn around_pair(
     labels: &Volume<u8>,
-    pair: (u8, u8),
+    contact: &Contact,
     spect: &Grid,
     spect_to_ct: &RigidTransform,
     psf_fwhm_mm: f64,
@@ -145,18 +165,20 @@ fn around_pair(
     let [nx, ny, _] = grid.dims;
     let mut lo = [f64::INFINITY; 3];
     let mut hi = [f64::NEG_INFINITY; 3];
-    for (n, &l) in labels.data().iter().enumerate() {
-        if l != pair.0 && l != pair.1 {
-            continue;
-        }
-        let p = ct_to_spect.apply([
-            (n % nx) as f64,
-            ((n / nx) % ny) as f64,
-            (n / (nx * ny)) as f64,
-        ]);
-        for x in 0..3 {
-            lo[x] = lo[x].min(p[x]);
-            hi[x] = hi[x].max(p[x]);
+    // The pair lies inside the contact's box.
+    for k in contact.lo[2]..contact.lo[2] + contact.sub[2] {
+        for j in contact.lo[1]..contact.lo[1] + contact.sub[1] {
+            for i in contact.lo[0]..contact.lo[0] + contact.sub[0] {
+                let l = labels.data()[i + nx * (j + ny * k)];
+                if l != contact.a && l != contact.b {
+                    continue;
+                }
+                let p = ct_to_spect.apply([i as f64, j as f64, k as f64]);
+                for x in 0..3 {
+                    lo[x] = lo[x].min(p[x]);
+                    hi[x] = hi[x].max(p[x]);
+                }
+            }
         }
     }
     if !lo[0].is_finite() {
@@ -187,12 +209,19 @@ fn around_pair(
     Some((outer, inner_lo, inner_hi))
 }
 
+/// Points per SPECT voxel edge at which the CT labels are sampled (as the GTM's masks are).
+const SUPERSAMPLE: usize = 3;
+
 /// For each of `offsets_mm`: the sum of squared residuals (Bq/mL)² of the least-squares fit of
 /// `spect` around the contact, over the regions `regions` of `body` (CT grid: organs, lesions,
 /// body tissue classes, as the GTM's regions; the contact's two labels among them) with the
 /// contact's boundary moved by that offset. `spect_to_ct` maps SPECT world to CT world. `None`
 /// when the pair lies outside the SPECT. Regions with almost no presence near the pair are left
 /// out of the fit.
+///
+/// The CT is sampled once: the fractions of the other regions are fixed, and each sample of
+/// the pair keeps its distance to the other organ, which says for every offset on which side it
+/// falls; per offset only the pair's two masks are blurred again.
 pub fn boundary_residuals(
     spect: &Volume<f32>,
     body: &Volume<u8>,
@@ -202,20 +231,13 @@ pub fn boundary_residuals(
     psf_fwhm_mm: f64,
     offsets_mm: &[f64],
 ) -> Option<Vec<f64>> {
-    let (outer, ilo, ihi) = around_pair(
-        body,
-        contact.labels(),
-        spect.grid(),
-        spect_to_ct,
-        psf_fwhm_mm,
-    )?;
-    // The observed image on the outer box.
+    let (outer, ilo, ihi) = around_pair(body, contact, spect.grid(), spect_to_ct, psf_fwhm_mm)?;
     let origin_index = spect
         .grid()
         .world_to_index(outer.origin_mm)
         .map(|v| v.round() as usize);
     let [snx, sny, _] = spect.grid().dims;
-    let [onx, ony, _] = outer.dims;
+    let [onx, ony, onz] = outer.dims;
     let inner: Vec<usize> = (ilo[2]..ihi[2])
         .flat_map(|k| {
             (ilo[1]..ihi[1])
@@ -226,27 +248,92 @@ pub fn boundary_residuals(
         .iter()
         .map(|&o| {
             let (i, j, k) = (o % onx, (o / onx) % ony, o / (onx * ony));
-            let s =
-                (origin_index[0] + i) + snx * ((origin_index[1] + j) + sny * (origin_index[2] + k));
+            let s = (origin_index[0] + i)
+                + snx * ((origin_index[1] + j) + sny * (origin_index[2] + k));
             f64::from(spect.data()[s])
         })
         .collect();
+    // Sample the CT labels once.
+    let map = body
+        .grid()
+        .world_to_index_map()
+        .compose(&spect_to_ct.to_affine())
+        .compose(&outer.index_to_world_map());
+    let ct_dims = body.grid().dims;
+    let [cnx, cny, _] = ct_dims;
+    let mut lookup = [usize::MAX; 256];
+    for (r, &l) in regions.iter().enumerate() {
+        if l != contact.a && l != contact.b {
+            lookup[l as usize] = r;
+        }
+    }
+    let steps: Vec<f64> = (0..SUPERSAMPLE)
+        .map(|x| (x as f64 + 0.5) / SUPERSAMPLE as f64 - 0.5)
+        .collect();
+    let weight = 1.0 / (SUPERSAMPLE * SUPERSAMPLE * SUPERSAMPLE) as f32;
+    let mut fixed = vec![vec![0.0f32; outer.len()]; regions.len()];
+    // (outer voxel, sample in `a`, distance to the other organ in mm).
+    let mut pair: Vec<(u32, bool, f32)> = Vec::new();
+    for k in 0..onz {
+        for j in 0..ony {
+            for i in 0..onx {
+                let v = i + onx * (j + ony * k);
+                for &dz in &steps {
+                    for &dy in &steps {
+                        for &dx in &steps {
+                            let c = map.apply([i as f64 + dx, j as f64 + dy, k as f64 + dz]);
+                            let idx = c.map(f64::round);
+                            if !(0..3).all(|x| idx[x] >= 0.0 && idx[x] < ct_dims[x] as f64) {
+                                continue;
+                            }
+                            let ct = [idx[0] as usize, idx[1] as usize, idx[2] as usize];
+                            let l = body.data()[ct[0] + cnx * (ct[1] + cny * ct[2])];
+                            if l == contact.a || l == contact.b {
+                                let in_a = l == contact.a;
+                                pair.push((v as u32, in_a, contact.distance_mm(ct, in_a)));
+                            } else if lookup[l as usize] != usize::MAX {
+                                fixed[lookup[l as usize]][v] += weight;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let column = |data: &[f32]| -> Vec<f64> { inner.iter().map(|&o| f64::from(data[o])).collect() };
+    let blurred_column = |fractions: Vec<f32>| -> Option<Vec<f64>> {
+        let v = Volume::new(outer.clone(), fractions).ok()?;
+        Some(column(gaussian_blur(&v, psf_fwhm_mm, Edge::Zero).data()))
+    };
+    let mut others = Vec::new();
+    for f in fixed {
+        if f.iter().sum::<f32>() > 0.0 {
+            let c = blurred_column(f)?;
+            if c.iter().sum::<f64>() >= 1.0 {
+                others.push(c);
+            }
+        }
+    }
     offsets_mm
         .iter()
         .map(|&d| {
-            let (moved, _) = contact.shifted(body, d);
-            let masks = fractional_masks(&moved, &outer, spect_to_ct, regions, 3);
-            let blurred = blur_masks(&masks, psf_fwhm_mm);
-            let columns: Vec<Vec<f64>> = blurred
-                .iter()
-                .map(|b| {
-                    inner
-                        .iter()
-                        .map(|&o| f64::from(b.data()[o]))
-                        .collect::<Vec<f64>>()
-                })
-                .filter(|c: &Vec<f64>| c.iter().sum::<f64>() >= 1.0)
-                .collect();
+            let (mut fa, mut fb) = (vec![0.0f32; outer.len()], vec![0.0f32; outer.len()]);
+            let reach = d.abs() as f32;
+            for &(v, in_a, dist) in &pair {
+                let moves = dist <= reach && ((in_a && d > 0.0) || (!in_a && d < 0.0));
+                if in_a != moves {
+                    fa[v as usize] += weight;
+                } else {
+                    fb[v as usize] += weight;
+                }
+            }
+            let mut columns = others.clone();
+            for f in [fa, fb] {
+                let c = blurred_column(f)?;
+                if c.iter().sum::<f64>() >= 1.0 {
+                    columns.push(c);
+                }
+            }
             least_squares_residual(&columns, &observed)
         })
         .collect()
@@ -279,7 +366,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quantify::SOFT_TISSUE;
+    use crate::quantify::{blur_masks, fractional_masks, SOFT_TISSUE};
 
     const KIDNEY: u8 = 2;
     const SPLEEN: u8 = 4;

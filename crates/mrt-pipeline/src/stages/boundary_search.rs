@@ -17,6 +17,10 @@ use crate::config::SiteConfig;
 /// Two masks whose voxels lie within this many CT voxel spacings of each other touch.
 const TOUCH_VOXELS: f64 = 1.5;
 
+/// One time point's residual curves: per touching pair of organ label values (first, second),
+/// the residual per offset of [`offsets_mm`].
+pub type PairResiduals = Vec<((u8, u8), Vec<f64>)>;
+
 /// The boundary search of one pair of organs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BoundarySearch {
@@ -55,7 +59,7 @@ pub fn timepoint_residuals(
     organs: &[(u8, &str)],
     spect_to_ct: &RigidTransform,
     cfg: &SiteConfig,
-) -> Vec<((u8, u8), Vec<f64>)> {
+) -> PairResiduals {
     let offsets = offsets_mm(cfg);
     if offsets.is_empty() {
         return Vec::new();
@@ -92,7 +96,7 @@ pub fn timepoint_residuals(
 /// Per pair: the mean relative residual over the time points of `per_timepoint` (time point
 /// index, its [`timepoint_residuals`]) and the offset chosen.
 pub fn choose(
-    per_timepoint: &[(usize, Vec<((u8, u8), Vec<f64>)>)],
+    per_timepoint: &[(usize, PairResiduals)],
     organs: &[(u8, &str)],
     cfg: &SiteConfig,
 ) -> Vec<BoundarySearch> {
