@@ -248,8 +248,8 @@ pub fn boundary_residuals(
         .iter()
         .map(|&o| {
             let (i, j, k) = (o % onx, (o / onx) % ony, o / (onx * ony));
-            let s = (origin_index[0] + i)
-                + snx * ((origin_index[1] + j) + sny * (origin_index[2] + k));
+            let s =
+                (origin_index[0] + i) + snx * ((origin_index[1] + j) + sny * (origin_index[2] + k));
             f64::from(spect.data()[s])
         })
         .collect();
