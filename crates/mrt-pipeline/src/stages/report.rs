@@ -287,7 +287,7 @@ pub fn run(
                 .copied()
                 .fold(f64::INFINITY, f64::min);
             flag(&mut flags, "boundary_moved", format!(
-                "{into}/{from}: the SPECT puts their shared boundary {:.0} mm further into the {into} mask than the CT                  segmentation does (residual of the SPECT fit {:.0} % lower over {} time points); the masks, masses and                  activities are of the moved boundary: check the segmentation there",
+                "{into}/{from}: the SPECT puts their shared boundary {:.0} mm further into the {into} mask than the CT segmentation does (residual of the SPECT fit {:.0} % lower over {} time points); the masks, masses and activities are of the moved boundary: check the segmentation there",
                 b.offset_mm.abs(), (1.0 - lowest) * 100.0, b.timepoints.len()));
         }
         for name in super::quantify::ORGANS {
