@@ -172,8 +172,11 @@ pub fn align_spect_to_ct(
     // The main fit trims only positive residuals (hot spots). A mask holding cold foreign
     // tissue leaves negative ones, which can pull the fit far off: a cross-check fit also trims
     // those, and where the two disagree the smaller correction is the more plausible one.
-    let main = fit_transform(&model, centre, opts, 0.0);
-    let check = fit_transform(&model, centre, opts, opts.trim_low_fraction);
+    // The two fits are independent: run side by side (each is mostly serial least squares).
+    let (main, check) = rayon::join(
+        || fit_transform(&model, centre, opts, 0.0),
+        || fit_transform(&model, centre, opts, opts.trim_low_fraction),
+    );
     let mut reasons = Vec::new();
     let (spect_to_ct, disagreement) = reconcile(main, check, &pts, opts.disagreement_mm);
     if let Some(reason) = disagreement {
@@ -307,13 +310,17 @@ impl MaskModel<'_> {
         {
             for (a, &ra) in row.iter().enumerate() {
                 atb[a] += ra * y;
-                for (c, &rc) in row.iter().enumerate() {
+                // AᵀA is symmetric: the upper triangle here, mirrored below.
+                for (c, &rc) in row.iter().enumerate().skip(a) {
                     ata[a][c] += ra * rc;
                 }
             }
             yy += y * y;
             sy += y;
             n += 1.0;
+        }
+        for (a, c) in (0..k).flat_map(|a| (0..a).map(move |c| (a, c))) {
+            ata[a][c] = ata[c][a];
         }
         let coef = solve(&ata, &atb)?;
         // RSS = yᵀy − cᵀAᵀy for the least-squares solution.
