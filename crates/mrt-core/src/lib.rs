@@ -14,6 +14,7 @@ pub mod grid;
 pub mod linalg;
 pub mod morphology;
 pub mod resample;
+pub mod stacked;
 pub mod transform;
 pub mod volume;
 

@@ -22,11 +22,12 @@ use mrt_core::grid::AffineMap;
 use mrt_core::linalg::{self, Vec3};
 use mrt_core::morphology::fill_holes;
 use mrt_core::resample::sample_linear_each;
+use mrt_core::stacked::StackedVolumes;
 use mrt_core::{RigidTransform, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::nelder_mead::minimize;
+use crate::nelder_mead::minimize_within;
 use crate::register::to_transform;
 use mrt_core::dense::solve;
 
@@ -162,8 +163,20 @@ pub fn align_spect_to_ct(
             }
         }
     }
+    let stacked = StackedVolumes::new(&blurred);
+    let Some(stacked) = stacked.as_ref() else {
+        // No organ in the labels: nothing to align by.
+        return SpectAlignment {
+            spect_to_ct: RigidTransform::identity(),
+            r2_before: 0.0,
+            r2_after: 0.0,
+            correction_mm: 0.0,
+            needs_review: true,
+            reasons: vec!["no organ masks to align the SPECT by".into()],
+        };
+    };
     let model = MaskModel {
-        blurred: &blurred,
+        blurred: stacked,
         samples: &samples,
         ct_index: &ct_index,
     };
@@ -256,26 +269,32 @@ fn fit_transform(
                 .sum::<f64>();
         -model.trimmed_r2(&to_transform(x, centre), opts.trim_fraction, trim_low) + excess
     };
-    let (x1, _, _) = minimize(
+    // The trimmed R² jumps a little wherever a sample crosses the trimming threshold, so the
+    // value spread rarely meets its tolerance: each stage also ends once the simplex is within
+    // `XTOL` (degrees and mm) of its best vertex.
+    const XTOL: f64 = 1e-3;
+    let (x1, _, _) = minimize_within(
         &cost,
         &[0.0; 6],
         &[2.0, 2.0, 2.0, 8.0, 8.0, 8.0],
         opts.max_evals / 2,
         1e-10,
+        XTOL,
     );
-    let (x, _, _) = minimize(
+    let (x, _, _) = minimize_within(
         &cost,
         &x1,
         &[0.5, 0.5, 0.5, 2.0, 2.0, 2.0],
         opts.max_evals / 2,
         1e-12,
+        XTOL,
     );
     to_transform(&x, centre)
 }
 
 /// The linear model of the SPECT samples by blurred mask components at a candidate transform.
 struct MaskModel<'a> {
-    blurred: &'a [Volume<f32>],
+    blurred: &'a StackedVolumes,
     samples: &'a [(Vec3, f64)],
     ct_index: &'a AffineMap,
 }
@@ -292,7 +311,7 @@ impl MaskModel<'_> {
                 let q = map.apply(*p);
                 row[0] = 1.0;
                 // Outside the CT grid every column stays 0.
-                sample_linear_each(self.blurred, q, |o, v| row[o + 1] = f64::from(v));
+                self.blurred.sample_linear_into(q, &mut row[1..]);
             });
         rows
     }
@@ -300,27 +319,33 @@ impl MaskModel<'_> {
     /// Least-squares coefficients and R² over the samples with `keep[s]`.
     fn fit(&self, rows: &[f64], keep: &[bool]) -> Option<(Vec<f64>, f64)> {
         let k = self.blurred.len() + 1;
-        let (mut ata, mut atb) = (vec![vec![0.0f64; k]; k], vec![0.0f64; k]);
+        // AᵀA is symmetric: its upper triangle, row by row, accumulated flat.
+        let mut upper = vec![0.0f64; k * (k + 1) / 2];
+        let mut atb = vec![0.0f64; k];
         let (mut yy, mut sy, mut n) = (0.0, 0.0, 0.0);
         for ((row, (_, y)), _) in rows
-            .chunks(k)
+            .chunks_exact(k)
             .zip(self.samples)
             .zip(keep)
             .filter(|(_, &kept)| kept)
         {
+            let mut u = 0;
             for (a, &ra) in row.iter().enumerate() {
                 atb[a] += ra * y;
-                // AᵀA is symmetric: the upper triangle here, mirrored below.
-                for (c, &rc) in row.iter().enumerate().skip(a) {
-                    ata[a][c] += ra * rc;
+                for (acc, &rc) in upper[u..u + k - a].iter_mut().zip(&row[a..]) {
+                    *acc += ra * rc;
                 }
+                u += k - a;
             }
             yy += y * y;
             sy += y;
             n += 1.0;
         }
-        for (a, c) in (0..k).flat_map(|a| (0..a).map(move |c| (a, c))) {
-            ata[a][c] = ata[c][a];
+        let mut ata = vec![vec![0.0f64; k]; k];
+        let pairs = (0..k).flat_map(|a| (a..k).map(move |c| (a, c)));
+        for ((a, c), &v) in pairs.zip(&upper) {
+            ata[a][c] = v;
+            ata[c][a] = v;
         }
         let coef = solve(&ata, &atb)?;
         // RSS = yᵀy − cᵀAᵀy for the least-squares solution.
