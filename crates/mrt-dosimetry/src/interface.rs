@@ -13,6 +13,7 @@
 //! region's concentration free, and the sum of squared residuals is returned. Which offset to
 //! take, and over how many time points, is the caller's decision. Pure computation.
 
+use crate::quantify::supersample_offsets;
 use mrt_core::distance::squared_distance_mm2;
 use mrt_core::morphology::bounding_box;
 use mrt_core::{dense, Grid, RigidTransform, Volume};
@@ -118,23 +119,24 @@ impl Contact {
     pub fn shifted(&self, labels: &Volume<u8>, offset_mm: f64) -> (Volume<u8>, usize) {
         let mut out = labels.clone();
         let [nx, ny, _] = labels.grid().dims;
-        let (from, to, dist) = if offset_mm >= 0.0 {
-            (self.a, self.b, &self.to_b_mm)
-        } else {
-            (self.b, self.a, &self.to_a_mm)
-        };
-        let reach = offset_mm.abs() as f32;
         let mut changed = 0;
-        if reach <= 0.0 {
-            return (out, 0);
-        }
         let data = out.data_mut();
         for k in 0..self.sub[2] {
             for j in 0..self.sub[1] {
                 for i in 0..self.sub[0] {
                     let s = i + self.sub[0] * (j + self.sub[1] * k);
                     let o = (self.lo[0] + i) + nx * ((self.lo[1] + j) + ny * (self.lo[2] + k));
-                    if data[o] == from && dist[s] <= reach {
+                    let (in_a, to) = match data[o] {
+                        l if l == self.a => (true, self.b),
+                        l if l == self.b => (false, self.a),
+                        _ => continue,
+                    };
+                    let to_other = if in_a {
+                        self.to_b_mm[s]
+                    } else {
+                        self.to_a_mm[s]
+                    };
+                    if crosses(in_a, to_other, offset_mm) {
                         data[o] = to;
                         changed += 1;
                     }
@@ -143,6 +145,18 @@ impl Contact {
         }
         (out, changed)
     }
+}
+
+/// Whether a voxel of `a` (`in_a`) or of `b`, `to_other_mm` from the other organ, changes sides
+/// when the boundary moves by `offset_mm` (> 0: into `b`, `a`'s voxels within it become `b`'s;
+/// < 0: the reverse).
+fn crosses(in_a: bool, to_other_mm: f32, offset_mm: f64) -> bool {
+    let toward_other = if in_a {
+        offset_mm > 0.0
+    } else {
+        offset_mm < 0.0
+    };
+    toward_other && to_other_mm <= offset_mm.abs() as f32
 }
 
 /// The part of `spect`'s grid around the SPECT voxels that `labels` (CT grid) puts in the
@@ -267,10 +281,7 @@ pub fn boundary_residuals(
             lookup[l as usize] = r;
         }
     }
-    let steps: Vec<f64> = (0..SUPERSAMPLE)
-        .map(|x| (x as f64 + 0.5) / SUPERSAMPLE as f64 - 0.5)
-        .collect();
-    let weight = 1.0 / (SUPERSAMPLE * SUPERSAMPLE * SUPERSAMPLE) as f32;
+    let (steps, weight) = supersample_offsets(SUPERSAMPLE);
     let mut fixed = vec![vec![0.0f32; outer.len()]; regions.len()];
     // (outer voxel, sample in `a`, distance to the other organ in mm).
     let mut pair: Vec<(u32, bool, f32)> = Vec::new();
@@ -318,10 +329,8 @@ pub fn boundary_residuals(
         .iter()
         .map(|&d| {
             let (mut fa, mut fb) = (vec![0.0f32; outer.len()], vec![0.0f32; outer.len()]);
-            let reach = d.abs() as f32;
-            for &(v, in_a, dist) in &pair {
-                let moves = dist <= reach && ((in_a && d > 0.0) || (!in_a && d < 0.0));
-                if in_a != moves {
+            for &(v, in_a, to_other) in &pair {
+                if in_a != crosses(in_a, to_other, d) {
                     fa[v as usize] += weight;
                 } else {
                     fb[v as usize] += weight;

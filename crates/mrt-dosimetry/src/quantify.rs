@@ -42,6 +42,14 @@ pub fn body_regions(labels: &Volume<u8>, ct_hu: &Volume<f32>, keep: &[u8]) -> Op
     Volume::new(labels.grid().clone(), data).ok()
 }
 
+/// Sub-voxel sample positions along one axis of a voxel divided `s` ways (centres of the
+/// `s` parts, in voxels from the voxel centre), and the weight of one of the `s³` samples.
+pub fn supersample_offsets(s: usize) -> (Vec<f64>, f32) {
+    let s = s.max(1);
+    let offsets = (0..s).map(|a| (a as f64 + 0.5) / s as f64 - 0.5).collect();
+    (offsets, 1.0 / (s * s * s) as f32)
+}
+
 /// Fraction of each SPECT voxel covered by each region (`regions[r]` labels on the CT grid).
 pub fn fractional_masks(
     labels_ct: &Volume<u8>,
@@ -62,8 +70,7 @@ pub fn fractional_masks(
     for (r, &l) in regions.iter().enumerate() {
         lookup[l as usize] = r;
     }
-    let offsets: Vec<f64> = (0..s).map(|a| (a as f64 + 0.5) / s as f64 - 0.5).collect();
-    let weight = 1.0 / (s * s * s) as f32;
+    let (offsets, weight) = supersample_offsets(s);
     let slabs: Vec<Vec<Vec<f32>>> = (0..spect.dims[2])
         .into_par_iter()
         .map(|k| {

@@ -21,7 +21,6 @@ use mrt_core::filter::{gaussian_blur, Edge};
 use mrt_core::grid::AffineMap;
 use mrt_core::linalg::{self, Vec3};
 use mrt_core::morphology::fill_holes;
-use mrt_core::resample::sample_linear_each;
 use mrt_core::stacked::StackedVolumes;
 use mrt_core::{RigidTransform, Volume};
 use rayon::prelude::*;
@@ -125,9 +124,23 @@ pub fn align_spect_to_ct(
             .push(Volume::new(labels.grid().clone(), data).expect("body mask on the label grid"));
     }
     let blurred: Vec<Volume<f32>> = components
-        .par_iter()
-        .map(|m| gaussian_blur(m, opts.psf_fwhm_mm, Edge::Zero))
+        .into_par_iter()
+        .map(|m| gaussian_blur(&m, opts.psf_fwhm_mm, Edge::Zero))
         .collect();
+    // Interleaved for the sampling below; the separate volumes are not kept.
+    let stacked = StackedVolumes::new(&blurred);
+    drop(blurred);
+    let Some(stacked) = stacked else {
+        // No organ in the labels: nothing to align by.
+        return SpectAlignment {
+            spect_to_ct: RigidTransform::identity(),
+            r2_before: 0.0,
+            r2_after: 0.0,
+            correction_mm: 0.0,
+            needs_review: true,
+            reasons: vec!["no organ masks to align the SPECT by".into()],
+        };
+    };
     // Centre of the masks (rotation centre) and mask points (for the correction size).
     let g = labels.grid();
     let mut pts = Vec::new();
@@ -150,33 +163,22 @@ pub fn align_spect_to_ct(
     let max = spect.data().iter().copied().fold(0.0f32, f32::max);
     let ct_index = g.world_to_index_map();
     let mut samples: Vec<(Vec3, f64)> = Vec::new();
+    let mut columns = vec![0.0f64; stacked.len()];
     for k in 0..sg.dims[2] {
         for j in 0..sg.dims[1] {
             for i in 0..sg.dims[0] {
                 let p = sg.index_to_world([i as f64, j as f64, k as f64]);
                 let v = *spect.at(i, j, k);
-                let mut near = false;
-                sample_linear_each(&blurred, ct_index.apply(p), |_, x| near |= x > 0.01);
+                let near = stacked.sample_linear_into(ct_index.apply(p), &mut columns)
+                    && columns.iter().any(|&x| x > f64::from(0.01f32));
                 if near || v > 0.2 * max {
                     samples.push((p, f64::from(v)));
                 }
             }
         }
     }
-    let stacked = StackedVolumes::new(&blurred);
-    let Some(stacked) = stacked.as_ref() else {
-        // No organ in the labels: nothing to align by.
-        return SpectAlignment {
-            spect_to_ct: RigidTransform::identity(),
-            r2_before: 0.0,
-            r2_after: 0.0,
-            correction_mm: 0.0,
-            needs_review: true,
-            reasons: vec!["no organ masks to align the SPECT by".into()],
-        };
-    };
     let model = MaskModel {
-        blurred: stacked,
+        blurred: &stacked,
         samples: &samples,
         ct_index: &ct_index,
     };

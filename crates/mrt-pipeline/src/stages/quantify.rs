@@ -17,6 +17,7 @@ use mrt_dosimetry::quantify::{
 use mrt_dosimetry::residual::{residual_cluster_voxels, ClusterVoxels, ResidualClusters};
 use mrt_io::nifti_io::read_nifti;
 use mrt_register::{align_spect_to_ct, SpectAlignOptions, SpectAlignment};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::boundary_search::{self, BoundarySearch};
@@ -287,16 +288,19 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
     };
     // The boundary search looks at every time point before any is measured: its offsets hold
     // for the anatomy, so all time points' SPECTs decide them together.
+    // Time points side by side (two at a time on two cores keeps both busy through the serial
+    // parts of the alignment); collected in time-point order.
     let mut alignments = BTreeMap::new();
     let mut residuals_per_timepoint = Vec::new();
     if cfg.boundary_search_mm > 0.0 {
-        for t in &study.timepoints {
-            let Ok(l) = load(t, None)? else {
-                continue;
-            };
-            residuals_per_timepoint.push((
-                t.index,
-                boundary_search::timepoint_residuals(
+        let searched: Vec<Option<(usize, SpectAlignment, _)>> = study
+            .timepoints
+            .par_iter()
+            .map(|t| {
+                let Ok(l) = load(t, None)? else {
+                    return Ok(None);
+                };
+                let residuals = boundary_search::timepoint_residuals(
                     &l.spect,
                     &l.ct,
                     &l.labels,
@@ -305,9 +309,13 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                     &organs,
                     &l.alignment.spect_to_ct,
                     cfg,
-                ),
-            ));
-            alignments.insert(t.index, l.alignment);
+                );
+                Ok(Some((t.index, l.alignment, residuals)))
+            })
+            .collect::<Result<_, StageError>>()?;
+        for (index, alignment, residuals) in searched.into_iter().flatten() {
+            residuals_per_timepoint.push((index, residuals));
+            alignments.insert(index, alignment);
         }
     }
     let boundaries = boundary_search::choose(&residuals_per_timepoint, &organs, cfg);
