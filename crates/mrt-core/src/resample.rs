@@ -141,8 +141,25 @@ pub fn sample_linear_each<T: Voxel>(
         return false;
     };
     let dims = first.grid().dims;
-    if !(0..3).all(|a| inside(p[a], dims[a])) {
+    let Some((corners, w)) = linear_cell(dims, p) else {
         return false;
+    };
+    for (s, source) in sources.iter().enumerate() {
+        assert_eq!(source.grid().dims, dims, "sources must share dims");
+        let d = source.data();
+        emit(s, T::from_f64(trilinear(|c| d[corners[c]].to_f64(), w)));
+    }
+    true
+}
+
+/// The trilinear cell of continuous index `p` in a volume of `dims`: the linear indices of its
+/// eight corners (x fastest: (lo,lo,lo), (hi,lo,lo), (lo,hi,lo), …) and the weights along each
+/// axis; `None` beyond half a voxel past the outer voxel centres. Within half a voxel of the edge
+/// the edge value is extended (the corners coincide).
+#[inline]
+pub(crate) fn linear_cell(dims: [usize; 3], p: [f64; 3]) -> Option<([usize; 8], [f64; 3])> {
+    if !(0..3).all(|a| inside(p[a], dims[a])) {
+        return None;
     }
     let mut lo = [0usize; 3];
     let mut hi = [0usize; 3];
@@ -156,29 +173,32 @@ pub fn sample_linear_each<T: Voxel>(
         w[a] = c - f;
     }
     let at = |i: usize, j: usize, k: usize| i + dims[0] * (j + dims[1] * k);
-    let corners = [
-        at(lo[0], lo[1], lo[2]),
-        at(hi[0], lo[1], lo[2]),
-        at(lo[0], hi[1], lo[2]),
-        at(hi[0], hi[1], lo[2]),
-        at(lo[0], lo[1], hi[2]),
-        at(hi[0], lo[1], hi[2]),
-        at(lo[0], hi[1], hi[2]),
-        at(hi[0], hi[1], hi[2]),
-    ];
-    for (s, source) in sources.iter().enumerate() {
-        assert_eq!(source.grid().dims, dims, "sources must share dims");
-        let d = source.data();
-        let v = |c: usize| d[corners[c]].to_f64();
-        let c00 = v(0) * (1.0 - w[0]) + v(1) * w[0];
-        let c10 = v(2) * (1.0 - w[0]) + v(3) * w[0];
-        let c01 = v(4) * (1.0 - w[0]) + v(5) * w[0];
-        let c11 = v(6) * (1.0 - w[0]) + v(7) * w[0];
-        let c0 = c00 * (1.0 - w[1]) + c10 * w[1];
-        let c1 = c01 * (1.0 - w[1]) + c11 * w[1];
-        emit(s, T::from_f64(c0 * (1.0 - w[2]) + c1 * w[2]));
-    }
-    true
+    Some((
+        [
+            at(lo[0], lo[1], lo[2]),
+            at(hi[0], lo[1], lo[2]),
+            at(lo[0], hi[1], lo[2]),
+            at(hi[0], hi[1], lo[2]),
+            at(lo[0], lo[1], hi[2]),
+            at(hi[0], lo[1], hi[2]),
+            at(lo[0], hi[1], hi[2]),
+            at(hi[0], hi[1], hi[2]),
+        ],
+        w,
+    ))
+}
+
+/// Trilinear interpolation of the eight corner values `v(0..8)` (order of [`linear_cell`]) with
+/// axis weights `w`.
+#[inline]
+pub(crate) fn trilinear(v: impl Fn(usize) -> f64, w: [f64; 3]) -> f64 {
+    let c00 = v(0) * (1.0 - w[0]) + v(1) * w[0];
+    let c10 = v(2) * (1.0 - w[0]) + v(3) * w[0];
+    let c01 = v(4) * (1.0 - w[0]) + v(5) * w[0];
+    let c11 = v(6) * (1.0 - w[0]) + v(7) * w[0];
+    let c0 = c00 * (1.0 - w[1]) + c10 * w[1];
+    let c1 = c01 * (1.0 - w[1]) + c11 * w[1];
+    c0 * (1.0 - w[2]) + c1 * w[2]
 }
 
 /// Trilinear sample at continuous index `p`, `None` outside. Within half a voxel of the edge the

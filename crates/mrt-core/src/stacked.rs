@@ -3,6 +3,7 @@
 //! instead of one per volume. Values are exactly those of [`crate::resample::sample_linear_each`]
 //! on the separate volumes.
 
+use crate::resample::{linear_cell, trilinear};
 use crate::volume::Volume;
 
 /// `n` volumes of one grid, interleaved.
@@ -46,44 +47,14 @@ impl StackedVolumes {
     /// half a voxel of the edge the edge value is extended.
     #[inline]
     pub fn sample_linear_into(&self, p: [f64; 3], out: &mut [f64]) -> bool {
-        let dims = self.dims;
-        if !(0..3).all(|a| p[a] >= -0.5 && p[a] <= dims[a] as f64 - 0.5) {
+        let Some((corners, w)) = linear_cell(self.dims, p) else {
             return false;
-        }
-        let mut lo = [0usize; 3];
-        let mut hi = [0usize; 3];
-        let mut w = [0.0f64; 3];
-        for a in 0..3 {
-            let max = (dims[a] - 1) as f64;
-            let c = p[a].clamp(0.0, max);
-            // c ≥ 0: truncation is the floor.
-            let f = (c as usize) as f64;
-            lo[a] = f as usize;
-            hi[a] = (lo[a] + 1).min(dims[a] - 1);
-            w[a] = c - f;
-        }
+        };
         let n = self.n;
-        let at = |i: usize, j: usize, k: usize| n * (i + dims[0] * (j + dims[1] * k));
-        let corners = [
-            at(lo[0], lo[1], lo[2]),
-            at(hi[0], lo[1], lo[2]),
-            at(lo[0], hi[1], lo[2]),
-            at(hi[0], hi[1], lo[2]),
-            at(lo[0], lo[1], hi[2]),
-            at(hi[0], lo[1], hi[2]),
-            at(lo[0], hi[1], hi[2]),
-            at(hi[0], hi[1], hi[2]),
-        ];
         for (s, o) in out.iter_mut().enumerate().take(n) {
-            let v = |c: usize| f64::from(self.data[corners[c] + s]);
-            let c00 = v(0) * (1.0 - w[0]) + v(1) * w[0];
-            let c10 = v(2) * (1.0 - w[0]) + v(3) * w[0];
-            let c01 = v(4) * (1.0 - w[0]) + v(5) * w[0];
-            let c11 = v(6) * (1.0 - w[0]) + v(7) * w[0];
-            let c0 = c00 * (1.0 - w[1]) + c10 * w[1];
-            let c1 = c01 * (1.0 - w[1]) + c11 * w[1];
+            let v = |c: usize| f64::from(self.data[corners[c] * n + s]);
             // Rounded to f32 as the separate volumes' samples are.
-            *o = f64::from((c0 * (1.0 - w[2]) + c1 * w[2]) as f32);
+            *o = f64::from(trilinear(v, w) as f32);
         }
         true
     }
