@@ -288,34 +288,36 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
     };
     // The boundary search looks at every time point before any is measured: its offsets hold
     // for the anatomy, so all time points' SPECTs decide them together.
-    // Time points side by side (two at a time on two cores keeps both busy through the serial
-    // parts of the alignment); collected in time-point order.
+    // Two time points side by side (keeps two cores busy through the serial parts of the
+    // alignment), never more whatever the core count: each holds its volumes and blurred masks,
+    // so memory stays that of two. Collected in time-point order.
     let mut alignments = BTreeMap::new();
     let mut residuals_per_timepoint = Vec::new();
     if cfg.boundary_search_mm > 0.0 {
-        let searched: Vec<Option<(usize, SpectAlignment, _)>> = study
-            .timepoints
-            .par_iter()
-            .map(|t| {
-                let Ok(l) = load(t, None)? else {
-                    return Ok(None);
-                };
-                let residuals = boundary_search::timepoint_residuals(
-                    &l.spect,
-                    &l.ct,
-                    &l.labels,
-                    &l.kept,
-                    &l.regions,
-                    &organs,
-                    &l.alignment.spect_to_ct,
-                    cfg,
-                );
-                Ok(Some((t.index, l.alignment, residuals)))
-            })
-            .collect::<Result<_, StageError>>()?;
-        for (index, alignment, residuals) in searched.into_iter().flatten() {
-            residuals_per_timepoint.push((index, residuals));
-            alignments.insert(index, alignment);
+        for pair in study.timepoints.chunks(2) {
+            let searched: Vec<Option<(usize, SpectAlignment, _)>> = pair
+                .par_iter()
+                .map(|t| {
+                    let Ok(l) = load(t, None)? else {
+                        return Ok(None);
+                    };
+                    let residuals = boundary_search::timepoint_residuals(
+                        &l.spect,
+                        &l.ct,
+                        &l.labels,
+                        &l.kept,
+                        &l.regions,
+                        &organs,
+                        &l.alignment.spect_to_ct,
+                        cfg,
+                    );
+                    Ok(Some((t.index, l.alignment, residuals)))
+                })
+                .collect::<Result<_, StageError>>()?;
+            for (index, alignment, residuals) in searched.into_iter().flatten() {
+                residuals_per_timepoint.push((index, residuals));
+                alignments.insert(index, alignment);
+            }
         }
     }
     let boundaries = boundary_search::choose(&residuals_per_timepoint, &organs, cfg);
