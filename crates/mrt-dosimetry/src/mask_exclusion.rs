@@ -66,6 +66,54 @@ pub fn foreign_cluster(
     }
 }
 
+/// Whether the residual splits an organ's mask (`voi_voxels` SPECT voxels) in two: a cold and a
+/// hot cluster, each at least `min_share` of the VOI, that together hold half of it or more. The
+/// mask then holds two tissues of different uptake in similar amounts, and its fitted
+/// concentration is neither's.
+pub fn split_mask(clusters: &ClusterVoxels, voi_voxels: usize, min_share: f64) -> bool {
+    let voi = voi_voxels as f64;
+    let (cold, hot) = (clusters.cold.len() as f64, clusters.hot.len() as f64);
+    cold >= min_share * voi && hot >= min_share * voi && cold + hot >= 0.5 * voi
+}
+
+/// The cluster to take out of an organ whose mask the residual splits in two ([`split_mask`]).
+/// There the minority argument of [`foreign_cluster`] fails: a mask that is
+/// half organ and half background (a kidney mask grown into fat) is fitted with a concentration
+/// between the two, and either half may be the smaller one. A reference concentration decides
+/// instead: that of a tissue the organ must match (the other kidney, when its own residual is
+/// clean). Each side's concentration is estimated as the organ's fitted one times (1 + its mean
+/// residual fraction), and the side further from the reference in ratio is returned: the cold
+/// cluster whole, the hot cluster's core (see [`foreign_cluster`] for why). A side estimated at
+/// or below zero is the further one. `None` when the mask is not split this way or the
+/// concentrations are not positive.
+pub fn foreign_cluster_by_reference(
+    clusters: &ClusterVoxels,
+    voi_voxels: usize,
+    min_share: f64,
+    organ_bq_per_ml: f64,
+    reference_bq_per_ml: f64,
+) -> Option<(Side, &[usize])> {
+    if !split_mask(clusters, voi_voxels, min_share)
+        || organ_bq_per_ml <= 0.0
+        || reference_bq_per_ml <= 0.0
+    {
+        return None;
+    }
+    let distance = |mean_fraction: f64| {
+        let c = organ_bq_per_ml * (1.0 + mean_fraction);
+        if c > 0.0 {
+            (c / reference_bq_per_ml).ln().abs()
+        } else {
+            f64::INFINITY
+        }
+    };
+    if distance(clusters.cold_mean_fraction) > distance(clusters.hot_mean_fraction) {
+        Some((Side::Cold, clusters.cold.as_slice()))
+    } else {
+        Some((Side::Hot, clusters.hot_core.as_slice()))
+    }
+}
+
 /// Relabels as `new_label` every voxel of `labels` (CT grid) that holds `organ` and whose
 /// nearest voxel of `spect_grid` is one of `spect_voxels`; `spect_to_ct` maps SPECT world to CT
 /// world (as from the SPECT↔CT alignment). Returns how many voxels were relabelled.
@@ -368,6 +416,67 @@ mod tests {
             foreign_cluster(&both, 100, 0.05),
             Some((Side::Hot, (12..25).collect::<Vec<_>>().as_slice())),
             "the hot cluster, and only its core"
+        );
+    }
+
+    #[test]
+    fn a_mask_half_background_keeps_the_half_that_matches_the_reference() {
+        // True organ x 26..34 (51 mL) at 1000 Bq/mL; the mask x 17..34 also holds 58 mL of tissue
+        // without uptake, more than the organ itself. The other kidney, clean, is at 1000.
+        let truth = box_labels(26, 34);
+        let spect = imaged(&truth, &[(1, 1000.0)]);
+        let mut labels = box_labels(17, 34);
+        let fit = |labels: &Volume<u8>, regions: &[u8]| {
+            let masks: Vec<Volume<f32>> = regions.iter().map(|&r| fraction(labels, r)).collect();
+            let blurred = blur_masks(&masks, FWHM_MM);
+            let q = quantify_blurred(&spect, &masks, &blurred, regions, FWHM_MM, 0.0);
+            let conc: Vec<Option<f64>> = q
+                .iter()
+                .map(RegionActivity::gtm_concentration_bq_per_ml)
+                .collect();
+            let clusters = residual_cluster_voxels(&spect, &masks, &blurred, &conc, FWHM_MM, 0.35);
+            (q, conc, clusters)
+        };
+        let (q, conc, clusters) = fit(&labels, &[1, 0]);
+        let organ = clusters[0].clone().expect("organ has a concentration");
+        let voi = q[0].voi_voxels;
+        let fitted = conc[0].expect("solvable");
+        assert!(
+            organ.cold.len() >= organ.hot.len(),
+            "the background half is the larger cluster ({} against {} voxels)",
+            organ.cold.len(),
+            organ.hot.len()
+        );
+        assert_ne!(
+            foreign_cluster(&organ, voi, 0.05).map(|c| c.0),
+            Some(Side::Cold),
+            "the minority rule cannot take the larger, background half"
+        );
+        let (side, voxels) = foreign_cluster_by_reference(&organ, voi, 0.05, fitted, 1000.0)
+            .expect("the mask is split between a cold and a hot cluster");
+        assert_eq!(side, Side::Cold, "the background half is foreign");
+        // A reference that matches the background side would take the organ's half instead.
+        assert_eq!(
+            foreign_cluster_by_reference(&organ, voi, 0.05, fitted, 1.0).map(|c| c.0),
+            Some(Side::Hot)
+        );
+        let voxels = voxels.to_vec();
+        let n = exclude_spect_voxels(
+            &mut labels,
+            1,
+            7,
+            &grid(),
+            &voxels,
+            &RigidTransform::identity(),
+        );
+        assert!(n > 0);
+        let (q, conc, _) = fit(&labels, &[1, 7, 0]);
+        let after = conc[0].expect("solvable after the exclusion");
+        assert!(
+            (after / 1000.0 - 1.0).abs() < 0.1,
+            "organ at {after:.0} Bq/mL after the exclusion (truth 1000, {fitted:.0} before) \
+             in {:.1} mL",
+            q[0].volume_ml
         );
     }
 }

@@ -33,9 +33,19 @@ pub struct BoundarySearch {
     pub relative_residual: Vec<f64>,
     /// Time points whose SPECT took part.
     pub timepoints: Vec<usize>,
-    /// The offset applied (mm); 0 when none lowers the residual by `boundary_min_gain_percent`.
+    /// The offset applied (mm); 0 when none lowers the residual by `boundary_min_gain_percent`,
+    /// or when the search was held back.
     pub offset_mm: f64,
+    /// Why the boundary was not moved whatever the residuals say: a mask of the pair that the
+    /// SPECT residual splits in two (half of it without the organ's uptake) would steer the
+    /// boundary by the wrong tissue. The uptake exclusion deals with such a mask instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<String>,
 }
+
+/// Time points' organs (label values) whose masks the SPECT residual splits in two
+/// (`mrt_dosimetry::mask_exclusion::split_mask`), as (time point index, labels).
+pub type SplitMasks = [(usize, Vec<u8>)];
 
 /// The offsets the site settings ask for: −max to +max in steps (0 included).
 pub fn offsets_mm(cfg: &SiteConfig) -> Vec<f64> {
@@ -94,9 +104,11 @@ pub fn timepoint_residuals(
 }
 
 /// Per pair: the mean relative residual over the time points of `per_timepoint` (time point
-/// index, its [`timepoint_residuals`]) and the offset chosen.
+/// index, its [`timepoint_residuals`]) and the offset chosen; 0, held back, for a pair with an
+/// organ in `split` at any time point.
 pub fn choose(
     per_timepoint: &[(usize, PairResiduals)],
+    split: &SplitMasks,
     organs: &[(u8, &str)],
     cfg: &SiteConfig,
 ) -> Vec<BoundarySearch> {
@@ -143,7 +155,9 @@ pub fn choose(
                 .enumerate()
                 .min_by(|x, y| x.1.total_cmp(y.1))?;
             let gain = 1.0 - lowest;
-            let offset_mm = if gain * 100.0 >= cfg.boundary_min_gain_percent {
+            let held_back = held_back(split, pair, &name);
+            let offset_mm = if gain * 100.0 >= cfg.boundary_min_gain_percent && held_back.is_none()
+            {
                 offsets[best]
             } else {
                 0.0
@@ -154,9 +168,30 @@ pub fn choose(
                 relative_residual: relative,
                 timepoints,
                 offset_mm,
+                held_back,
             })
         })
         .collect()
+}
+
+/// Why the boundary of `pair` is held back, if an organ of it is in `split` at some time point.
+fn held_back(split: &SplitMasks, pair: (u8, u8), name: &dyn Fn(u8) -> String) -> Option<String> {
+    let mut reasons = Vec::new();
+    for organ in [pair.0, pair.1] {
+        let at: Vec<String> = split
+            .iter()
+            .filter(|(_, labels)| labels.contains(&organ))
+            .map(|(index, _)| index.to_string())
+            .collect();
+        if !at.is_empty() {
+            reasons.push(format!(
+                "the SPECT residual splits {}'s mask in two at time point {}",
+                name(organ),
+                at.join(", ")
+            ));
+        }
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
 /// Moves the boundaries of `searches` with a non-zero offset in `labels`; returns per search
@@ -223,7 +258,7 @@ mod tests {
             ),
             (2, vec![((2, 4), vec![13.0, 11.0, 10.0, 9.0, 8.0])]),
         ];
-        let s = choose(&per_tp, &ORGANS, &cfg(2.0));
+        let s = choose(&per_tp, &[], &ORGANS, &cfg(2.0));
         assert_eq!(s.len(), 1);
         assert_eq!(
             s[0].organs,
@@ -236,6 +271,15 @@ mod tests {
         }
         assert_eq!(s[0].offset_mm, 3.0);
         // A 15 % gain is below a 20 % threshold: the boundary stays.
-        assert_eq!(choose(&per_tp, &ORGANS, &cfg(20.0))[0].offset_mm, 0.0);
+        assert_eq!(choose(&per_tp, &[], &ORGANS, &cfg(20.0))[0].offset_mm, 0.0);
+        // A kidney mask split in two at time point 2 holds the boundary where the CT put it,
+        // and says why.
+        let held = choose(&per_tp, &[(1, vec![]), (2, vec![2])], &ORGANS, &cfg(2.0));
+        assert_eq!(held[0].offset_mm, 0.0);
+        assert_eq!(
+            held[0].held_back.as_deref(),
+            Some("the SPECT residual splits kidney_left's mask in two at time point 2")
+        );
+        assert_eq!(held[0].relative_residual, s[0].relative_residual);
     }
 }

@@ -10,6 +10,7 @@ use mrt_core::Volume;
 use mrt_dosimetry::contact_band::contact_band;
 use mrt_dosimetry::density::organ_mass;
 use mrt_dosimetry::lesions::{split_hot_lesions, LesionOptions, LesionSplit};
+use mrt_dosimetry::mask_exclusion::split_mask;
 use mrt_dosimetry::quantify::RegionActivity;
 use mrt_dosimetry::quantify::{
     blur_masks, body_regions, fractional_masks, quantify_blurred, LOW_DENSITY, SOFT_TISSUE,
@@ -293,9 +294,10 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
     // so memory stays that of two. Collected in time-point order.
     let mut alignments = BTreeMap::new();
     let mut residuals_per_timepoint = Vec::new();
+    let mut split_per_timepoint = Vec::new();
     if cfg.boundary_search_mm > 0.0 {
         for pair in study.timepoints.chunks(2) {
-            let searched: Vec<Option<(usize, SpectAlignment, _)>> = pair
+            let searched: Vec<Option<(usize, SpectAlignment, _, _)>> = pair
                 .par_iter()
                 .map(|t| {
                     let Ok(l) = load(t, None)? else {
@@ -311,16 +313,19 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                         &l.alignment.spect_to_ct,
                         cfg,
                     );
-                    Ok(Some((t.index, l.alignment, residuals)))
+                    let split = split_masks(&l, &organ_values, cfg);
+                    Ok(Some((t.index, l.alignment, residuals, split)))
                 })
                 .collect::<Result<_, StageError>>()?;
-            for (index, alignment, residuals) in searched.into_iter().flatten() {
+            for (index, alignment, residuals, split) in searched.into_iter().flatten() {
                 residuals_per_timepoint.push((index, residuals));
+                split_per_timepoint.push((index, split));
                 alignments.insert(index, alignment);
             }
         }
     }
-    let boundaries = boundary_search::choose(&residuals_per_timepoint, &organs, cfg);
+    let boundaries =
+        boundary_search::choose(&residuals_per_timepoint, &split_per_timepoint, &organs, cfg);
     for t in &study.timepoints {
         let Loaded {
             ct,
@@ -500,6 +505,47 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
     };
     write_json(&out.join("quantification.json"), &artifact)?;
     Ok(artifact)
+}
+
+/// The organs (label values of `organs`) whose masks the SPECT residual of a time point splits
+/// in two, with its labels as the CT network drew them (the boundary search's view).
+fn split_masks(l: &Loaded, organs: &[u8], cfg: &crate::config::SiteConfig) -> Vec<u8> {
+    if !cfg.exclude_uptake_mismatch {
+        return Vec::new();
+    }
+    let model = RegionModel {
+        labels: l.labels.clone(),
+        kept: l.kept.clone(),
+        regions: l.regions.clone(),
+        contact: if cfg.contact_band_mm > 0.0 {
+            contact_band(&l.labels, organs, cfg.contact_band_mm)
+        } else {
+            Vec::new()
+        },
+    };
+    let Some((q, clusters)) = measure_regions(
+        &l.spect,
+        &l.ct,
+        &model,
+        organs,
+        &l.alignment.spect_to_ct,
+        cfg,
+    ) else {
+        return Vec::new();
+    };
+    let min_share = cfg.uptake_mismatch_min_percent / 100.0;
+    organs
+        .iter()
+        .copied()
+        .filter(|&organ| {
+            model
+                .regions
+                .iter()
+                .position(|&r| r == organ)
+                .and_then(|i| Some((clusters.get(i)?.as_ref()?, q.get(i)?.voi_voxels)))
+                .is_some_and(|(c, voi)| split_mask(c, voi, min_share))
+        })
+        .collect()
 }
 
 /// One measurement of a time point's regions: the GTM (with PSF recovery and plain VOI) over

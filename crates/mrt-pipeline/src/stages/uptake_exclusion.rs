@@ -3,13 +3,17 @@
 //! its own, and the time point is measured again, up to [`EXCLUSION_ROUNDS`] times.
 //!
 //! Which tissue is foreign is `mrt_dosimetry::mask_exclusion`'s decision; this module only runs
-//! the rounds, names the new regions and undoes a round whose refit is unphysical. No I/O.
+//! the rounds, names the new regions, gives a kidney whose mask the residual splits in two the
+//! other kidney's concentration as the reference that decides which half is foreign (when the
+//! other kidney's own residual is clean), and undoes a round whose refit is unphysical. No I/O.
 
 use std::collections::BTreeMap;
 
 use mrt_core::transform::RigidTransform;
 use mrt_core::{Grid, Volume};
-use mrt_dosimetry::mask_exclusion::{exclude_spect_voxels, foreign_cluster, Side};
+use mrt_dosimetry::mask_exclusion::{
+    exclude_spect_voxels, foreign_cluster, foreign_cluster_by_reference, Side,
+};
 use mrt_dosimetry::quantify::RegionActivity;
 use mrt_dosimetry::residual::ClusterVoxels;
 
@@ -56,12 +60,32 @@ pub fn exclude_foreign_tissue(
     let mut excluded: BTreeMap<u8, ExcludedTissue> = BTreeMap::new();
     for _ in 0..EXCLUSION_ROUNDS {
         let (q, clusters) = &*measured;
+        let region = |label: u8| model.regions.iter().position(|&r| r == label);
+        // A region whose residual has no cluster of `min_share` of its VOI on either side.
+        let clean = |i: usize| {
+            clusters[i].as_ref().is_some_and(|c| {
+                let limit = min_share * q[i].voi_voxels as f64;
+                (c.cold.len() as f64) < limit && (c.hot.len() as f64) < limit
+            })
+        };
         let foreign: Vec<(u8, &str, Side, Vec<usize>)> = organs
             .iter()
             .filter_map(|&(label, name)| {
-                let i = model.regions.iter().position(|&r| r == label)?;
+                let i = region(label)?;
+                let c = clusters[i].as_ref()?;
+                let reference = other_kidney(name)
+                    .and_then(|other| organs.iter().find(|(_, n)| *n == other))
+                    .and_then(|&(l, _)| region(l))
+                    .filter(|&j| clean(j))
+                    .and_then(|j| q[j].gtm_concentration_bq_per_ml());
+                let by_reference =
+                    reference
+                        .zip(q[i].gtm_concentration_bq_per_ml())
+                        .and_then(|(r, o)| {
+                            foreign_cluster_by_reference(c, q[i].voi_voxels, min_share, o, r)
+                        });
                 let (side, voxels) =
-                    foreign_cluster(clusters[i].as_ref()?, q[i].voi_voxels, min_share)?;
+                    by_reference.or_else(|| foreign_cluster(c, q[i].voi_voxels, min_share))?;
                 Some((label, name, side, voxels.to_vec()))
             })
             .collect();
@@ -121,4 +145,13 @@ pub fn exclude_foreign_tissue(
         *measured = refit;
     }
     Ok(excluded)
+}
+
+/// The kidney on the other side, whose concentration a split kidney mask must match.
+fn other_kidney(name: &str) -> Option<&'static str> {
+    match name {
+        "kidney_left" => Some("kidney_right"),
+        "kidney_right" => Some("kidney_left"),
+        _ => None,
+    }
 }
