@@ -11,10 +11,11 @@
 # as many synthetic images; version 1.2.0) and run 7 (fine-tuning of the run-6 model on the same data under
 # bfloat16 autocast, ~2.5x the steps per second; version 1.3.0) and run 8 (fine-tuning of the run-7 model aimed at
 # the left-kidney/spleen confusion); version 1.4.0 was the run-7 and run-8 models averaged (export_ensemble.py).
-# Run 9 fine-tunes the run-8 model with clinical-preset phantoms in half of the phantom draws; version 1.5.0, the
-# shipped model, is the run-7 and run-9 models averaged (chosen on calibration phantoms, train/compare_members.py).
+# Run 9 fine-tunes the run-8 model with clinical-preset phantoms in half of the phantom draws; version 1.5.0 is
+# the run-7 and run-9 models averaged (chosen on calibration phantoms, train/compare_members.py).
 # Version 1.6.0 is the same ONNX with the card's intensity_refinement (train/refine.py), which every card that
-# export.py writes carries.
+# export.py writes carries. Version 1.7.0, the shipped model, is the same ONNX whose card adds fused_overlap 0.4:
+# the pipeline infers CTs it fuses across time points with 8 windows per small CT instead of 18 (models/README.md).
 # Run 5 was tried and not kept (models/README.md).
 #
 # Environment:
@@ -245,7 +246,7 @@ $PY "$M/train/compare_members.py" --model run7="$(dirname "$RUN7_ONNX")" --model
   --model run9="$CACHE/run9" --phantoms "$CACHE/calib" --phantoms "$CACHE/calib_clinical" \
   --out "$M/ct-organs/calibration.json" --threads "$THREADS" 2>&1 | tee -a "$LOG"
 $PY "$M/train/export_ensemble.py" --out-dir "$M/ct-organs" --member-onnx "$RUN7_ONNX" \
-  --member-ckpt "$CACHE/ckpt9/best.pt" --seed 1239 --version 1.6.0 \
+  --member-ckpt "$CACHE/ckpt9/best.pt" --seed 1239 --version 1.7.0 --fused-overlap 0.4 \
   --history "mean softmax of two members: the run-7 model (run 1 + run 2, 3000 steps from scratch, then runs 3, 4, 6 and 7, fine-tuning; run 5 not kept) and the run-9 model (run 8's, itself run 7's fine-tuned on the left-kidney/spleen contact, fine-tuned with clinical-preset phantoms in half of the phantom draws); see models/train.sh"
 echo "# Evaluation of the exported ONNX (train/evaluate.py, onnxruntime CPU, $THREADS threads; per-case Dice on the native CT grid)" >> "$LOG"
 $PY "$M/train/evaluate.py" --model-dir "$M/ct-organs" --phantoms "$CACHE/eval" \

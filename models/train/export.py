@@ -57,9 +57,10 @@ def data_description(data):
             "bias field, streaks, FOV truncation); 3 mm LPS grid")
 
 
-def write_card(out_dir, version, training):
+def write_card(out_dir, version, training, fused_overlap=None):
     """model-card.json for out_dir/model.onnx; `training` is the card's training block without the fields every
-    model shares (templates, held-out data, framework). Keeps an existing card's validation block."""
+    model shares (templates, held-out data, framework); `fused_overlap` (optional) the sliding window's overlap for
+    CTs whose probabilities the pipeline fuses across time points. Keeps an existing card's validation block."""
     onnx_path = os.path.join(out_dir, "model.onnx")
     card_path = os.path.join(out_dir, "model-card.json")
     old = json.load(open(card_path)) if os.path.exists(card_path) else {}
@@ -76,6 +77,7 @@ def write_card(out_dir, version, training):
         "intensity": {"clip_hu": list(CLIP_HU), "subtract": SUBTRACT, "divide": DIVIDE},
         "patch_size": list(PATCH),
         "overlap": 0.5,
+        **({"fused_overlap": fused_overlap} if fused_overlap is not None else {}),
         "size_multiple": SIZE_MULTIPLE,
         "intensity_refinement": dict(INTENSITY_REFINEMENT),
         "training": {

@@ -73,6 +73,11 @@ pub struct ModelCard {
     pub patch_size: [usize; 3],
     /// Overlap between neighbouring patches (0 ≤ overlap < 1).
     pub overlap: f64,
+    /// Overlap for a caller that averages the probabilities of several registered CTs of one
+    /// patient (the pipeline's `fuse_timepoints`), where fewer windows per CT can do; absent:
+    /// `overlap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fused_overlap: Option<f64>,
     /// Every spatial input dimension must be a multiple of this.
     #[serde(default = "one")]
     pub size_multiple: usize,
@@ -149,6 +154,9 @@ impl ModelBundle {
                 card.overlap
             )));
         }
+        if let Some(o) = card.fused_overlap.filter(|o| !(0.0..0.95).contains(o)) {
+            return Err(bad(format!("fused_overlap {o} must lie in [0, 0.95)")));
+        }
         let m = card.size_multiple.max(1);
         if card.patch_size.iter().any(|&p| p == 0 || p % m != 0) {
             return Err(bad(format!(
@@ -206,5 +214,44 @@ impl ModelBundle {
             onnx_path,
             label_names,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes the shipped card with `field` set to `value` into a fresh directory (no ONNX).
+    fn card_dir(field: &str, value: serde_json::Value) -> tempfile::TempDir {
+        let shipped = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/ct-organs/model-card.json"
+        );
+        let mut card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(shipped).expect("shipped card"))
+                .expect("card JSON");
+        card[field] = value;
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("model-card.json"), card.to_string()).expect("write card");
+        dir
+    }
+
+    #[test]
+    fn a_fused_overlap_outside_its_range_is_refused_by_name() {
+        let dir = card_dir("fused_overlap", serde_json::json!(0.97));
+        let err = ModelBundle::load(dir.path()).expect_err("0.97 is refused");
+        assert!(
+            err.to_string()
+                .contains("fused_overlap 0.97 must lie in [0, 0.95)"),
+            "{err}"
+        );
+        // In range, the card passes every field check and stops at the missing ONNX file.
+        let dir = card_dir("fused_overlap", serde_json::json!(0.4));
+        let err = ModelBundle::load(dir.path()).expect_err("no ONNX file here");
+        assert!(
+            err.to_string()
+                .contains("cannot read the model the card names"),
+            "{err}"
+        );
     }
 }

@@ -192,6 +192,16 @@ impl Segmenter {
     /// The model's class probabilities for `ct` (HU, any orientation and spacing) on the model
     /// grid: canonicalise and infer, no labels yet (see [`Segmenter::label`]).
     pub fn infer(&self, ct: &Volume<f32>) -> Result<Inferred, SegmentError> {
+        self.infer_with_overlap(ct, self.bundle.card.overlap)
+    }
+
+    /// [`Segmenter::infer`] with the sliding window's `overlap` chosen by the caller (the card's
+    /// `fused_overlap` for a CT whose probabilities will be averaged with other registered CTs').
+    pub fn infer_with_overlap(
+        &self,
+        ct: &Volume<f32>,
+        overlap: f64,
+    ) -> Result<Inferred, SegmentError> {
         let card = &self.bundle.card;
         let t0 = Instant::now();
         let grid = model_grid(ct.grid(), card)?;
@@ -202,7 +212,7 @@ impl Segmenter {
         let plan = Plan {
             dims: grid.dims,
             patch_dhw: card.patch_size,
-            overlap: card.overlap,
+            overlap,
             channels,
             batch: self.batch,
             logits: card.output.kind == "logits",

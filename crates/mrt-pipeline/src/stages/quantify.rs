@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::boundary_search::{self, BoundarySearch};
 use super::ingest::{StudyManifest, TimepointEntry};
 use super::segment::SegmentationArtifact;
-use super::uptake_exclusion::{exclude_foreign_tissue, RegionModel};
+use super::uptake_exclusion::{exclude_foreign_tissue, Measurement, RegionModel};
 use super::{io_err, read_json, write_json, Stage, StageContext, StageError};
 use crate::config::QuantMethod;
 
@@ -295,6 +295,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
     let mut alignments = BTreeMap::new();
     let mut residuals_per_timepoint = Vec::new();
     let mut split_per_timepoint = Vec::new();
+    let mut first_measurements = BTreeMap::new();
     if cfg.boundary_search_mm > 0.0 {
         for pair in study.timepoints.chunks(2) {
             let searched: Vec<Option<(usize, SpectAlignment, _, _)>> = pair
@@ -313,13 +314,16 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                         &l.alignment.spect_to_ct,
                         cfg,
                     );
-                    let split = split_masks(&l, &organ_values, cfg);
-                    Ok(Some((t.index, l.alignment, residuals, split)))
+                    let first = first_measurement(&l, &organ_values, cfg);
+                    Ok(Some((t.index, l.alignment, residuals, first)))
                 })
                 .collect::<Result<_, StageError>>()?;
-            for (index, alignment, residuals, split) in searched.into_iter().flatten() {
+            for (index, alignment, residuals, first) in searched.into_iter().flatten() {
                 residuals_per_timepoint.push((index, residuals));
-                split_per_timepoint.push((index, split));
+                if let Some((split, measured)) = first {
+                    split_per_timepoint.push((index, split));
+                    first_measurements.insert(index, measured);
+                }
                 alignments.insert(index, alignment);
             }
         }
@@ -343,7 +347,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                 continue;
             }
         };
-        boundary_search::apply(&mut labels, &boundaries, &organs);
+        let moved = boundary_search::apply(&mut labels, &boundaries, &organs);
         let contact = if cfg.contact_band_mm > 0.0 {
             contact_band(&labels, &organ_values, cfg.contact_band_mm)
         } else {
@@ -363,7 +367,11 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                 ))
             })
         };
-        let mut measured = measure(&model)?;
+        // The first pass measured these very labels unless a boundary moved.
+        let mut measured = match first_measurements.remove(&t.index) {
+            Some(m) if moved.iter().all(|&n| n == 0) => m,
+            _ => measure(&model)?,
+        };
         let spect_voxel_ml = spect.grid().voxel_volume_mm3() / 1000.0;
         let residuals: Vec<Option<ResidualClusters>> = measured
             .1
@@ -507,12 +515,15 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
     Ok(artifact)
 }
 
-/// The organs (label values of `organs`) whose masks the SPECT residual of a time point splits
-/// in two, with its labels as the CT network drew them (the boundary search's view).
-fn split_masks(l: &Loaded, organs: &[u8], cfg: &crate::config::SiteConfig) -> Vec<u8> {
-    if !cfg.exclude_uptake_mismatch {
-        return Vec::new();
-    }
+/// A time point's first measurement, of its labels as the CT network drew them (before any
+/// boundary moves), and the organs (label values of `organs`) whose masks its residual splits in
+/// two: the boundary search holds their pairs back, and the measurement stands for the time
+/// point's own where no boundary moved. `None` when labels and CT grids differ.
+fn first_measurement(
+    l: &Loaded,
+    organs: &[u8],
+    cfg: &crate::config::SiteConfig,
+) -> Option<(Vec<u8>, Measurement)> {
     let model = RegionModel {
         labels: l.labels.clone(),
         kept: l.kept.clone(),
@@ -523,18 +534,16 @@ fn split_masks(l: &Loaded, organs: &[u8], cfg: &crate::config::SiteConfig) -> Ve
             Vec::new()
         },
     };
-    let Some((q, clusters)) = measure_regions(
+    let (q, clusters) = measure_regions(
         &l.spect,
         &l.ct,
         &model,
         organs,
         &l.alignment.spect_to_ct,
         cfg,
-    ) else {
-        return Vec::new();
-    };
+    )?;
     let min_share = cfg.uptake_mismatch_min_percent / 100.0;
-    organs
+    let split = organs
         .iter()
         .copied()
         .filter(|&organ| {
@@ -545,7 +554,8 @@ fn split_masks(l: &Loaded, organs: &[u8], cfg: &crate::config::SiteConfig) -> Ve
                 .and_then(|i| Some((clusters.get(i)?.as_ref()?, q.get(i)?.voi_voxels)))
                 .is_some_and(|(c, voi)| split_mask(c, voi, min_share))
         })
-        .collect()
+        .collect();
+    Some((split, (q, clusters)))
 }
 
 /// One measurement of a time point's regions: the GTM (with PSF recovery and plain VOI) over

@@ -32,6 +32,10 @@ pub struct TimepointLabels {
     pub error: Option<String>,
     /// Seconds: canonicalise, infer, map back and clean up.
     pub seconds: Option<[f64; 3]>,
+    /// The sliding window's overlap this CT was inferred with: the model card's `overlap`, or
+    /// its `fused_overlap` for a CT fused with other registered CTs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_overlap: Option<f64>,
     /// Time points whose probabilities were fused into these labels (this one included); empty
     /// when the labels are this CT's alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -82,19 +86,40 @@ pub fn run(
     } else {
         None
     };
-    // 1. Every CT through the model.
-    let mut inferred: Vec<(usize, Grid, Result<Inferred, SegmentError>)> = Vec::new();
+    // 1. Every CT through the model; a CT that will be fused with other registered CTs with the
+    // card's `fused_overlap` (fewer windows: the fusion averages the CTs' views instead).
+    let with_ct: Vec<usize> = study
+        .timepoints
+        .iter()
+        .filter(|t| t.ct.is_some())
+        .map(|t| t.index)
+        .collect();
+    let overlap_of = |index: usize| {
+        let registered = |i: &usize| registration.as_ref().is_some_and(|r| r.of(*i).is_some());
+        let fused = registered(&index) && with_ct.iter().filter(|i| registered(i)).count() >= 2;
+        match bundle.card.fused_overlap {
+            Some(o) if fused => o,
+            _ => bundle.card.overlap,
+        }
+    };
+    let mut inferred: Vec<(usize, Grid, f64, Result<Inferred, SegmentError>)> = Vec::new();
     for t in study.timepoints.iter().filter(|t| t.ct.is_some()) {
         let name = t.ct.as_deref().unwrap_or_default();
         let ct = read_nifti(&work.join("ingest").join(name))
             .map_err(io_err)?
             .volume;
-        inferred.push((t.index, ct.grid().clone(), seg.infer(&ct)));
+        let overlap = overlap_of(t.index);
+        inferred.push((
+            t.index,
+            ct.grid().clone(),
+            overlap,
+            seg.infer_with_overlap(&ct, overlap),
+        ));
     }
     // 2. Registered time points (reference world → CT world), for fusion.
     let registered: Vec<(usize, &Probabilities, &Transform)> = inferred
         .iter()
-        .filter_map(|(index, _, r)| {
+        .filter_map(|(index, _, _, r)| {
             let p = &r.as_ref().ok()?.probabilities;
             let t = registration.as_ref()?.of(*index)?;
             Some((*index, p, t))
@@ -102,7 +127,7 @@ pub fn run(
         .collect();
     // 3. Labels on each CT's grid, fused where registered.
     let mut timepoints = Vec::new();
-    for (index, grid, result) in &inferred {
+    for (index, grid, overlap, result) in &inferred {
         let entry = match result {
             Ok(own) => {
                 let others = contributions(*index, &registered);
@@ -129,6 +154,7 @@ pub fn run(
                     notes: s.notes,
                     error: None,
                     seconds: Some(s.seconds),
+                    window_overlap: Some(*overlap),
                     unfused_volume_ml: if fused_with.is_empty() {
                         BTreeMap::new()
                     } else {
@@ -144,6 +170,7 @@ pub fn run(
                 notes: Vec::new(),
                 error: Some(e.to_string()),
                 seconds: None,
+                window_overlap: None,
                 fused_with: Vec::new(),
                 unfused_volume_ml: BTreeMap::new(),
             },
