@@ -196,14 +196,16 @@ mod tests {
         labels.map(|&l| f32::from(u8::from(l == value)))
     }
 
-    /// One round on the one-organ scene: GTM of regions {1, `extra`…, background 0}, residual
-    /// clusters, the organ's foreign cluster. Returns the organ's GTM activity (Bq·mL/1e6 units
-    /// of the scene) and the cluster chosen.
-    fn round(
+    /// The GTM of `regions` in `labels` on `spect`: activities, concentrations, residual clusters.
+    fn fit(
         spect: &Volume<f32>,
         labels: &Volume<u8>,
         regions: &[u8],
-    ) -> (f64, Option<Side>, Vec<usize>) {
+    ) -> (
+        Vec<RegionActivity>,
+        Vec<Option<f64>>,
+        Vec<Option<ClusterVoxels>>,
+    ) {
         let masks: Vec<Volume<f32>> = regions.iter().map(|&r| fraction(labels, r)).collect();
         let blurred = blur_masks(&masks, FWHM_MM);
         let q = quantify_blurred(spect, &masks, &blurred, regions, FWHM_MM, 0.0);
@@ -212,6 +214,23 @@ mod tests {
             .map(RegionActivity::gtm_concentration_bq_per_ml)
             .collect();
         let clusters = residual_cluster_voxels(spect, &masks, &blurred, &conc, FWHM_MM, 0.35);
+        (q, conc, clusters)
+    }
+
+    /// Relabels the organ (1) as 7 in `labels` over the SPECT `voxels`; returns the count.
+    fn take_out(labels: &mut Volume<u8>, voxels: &[usize]) -> usize {
+        exclude_spect_voxels(labels, 1, 7, &grid(), voxels, &RigidTransform::identity())
+    }
+
+    /// One round on the one-organ scene: GTM of regions {1, `extra`…, background 0}, residual
+    /// clusters, the organ's foreign cluster. Returns the organ's GTM activity (Bq·mL/1e6 units
+    /// of the scene) and the cluster chosen.
+    fn round(
+        spect: &Volume<f32>,
+        labels: &Volume<u8>,
+        regions: &[u8],
+    ) -> (f64, Option<Side>, Vec<usize>) {
+        let (q, _, clusters) = fit(spect, labels, regions);
         let organ = clusters[0].clone().expect("organ has a concentration");
         let chosen = foreign_cluster(&organ, q[0].voi_voxels, 0.05).map(|(s, v)| (s, v.to_vec()));
         (
@@ -245,15 +264,7 @@ mod tests {
             Some(Side::Cold),
             "the cold tissue is the foreign side"
         );
-        let n = exclude_spect_voxels(
-            &mut labels,
-            1,
-            7,
-            &grid(),
-            &voxels,
-            &RigidTransform::identity(),
-        );
-        assert!(n > 0);
+        assert!(take_out(&mut labels, &voxels) > 0);
         // Everything taken out was tissue without uptake.
         let [nx, ny, _] = grid().dims;
         for (v, &l) in labels.data().iter().enumerate() {
@@ -301,14 +312,7 @@ mod tests {
         let mut labels = box_labels(19, 33);
         let (_, side, voxels) = round(&spect, &labels, &[1, 0]);
         assert_eq!(side, Some(Side::Hot));
-        exclude_spect_voxels(
-            &mut labels,
-            1,
-            7,
-            &grid(),
-            &voxels,
-            &RigidTransform::identity(),
-        );
+        take_out(&mut labels, &voxels);
         let [nx, _, _] = grid().dims;
         let taken: Vec<usize> = (0..labels.data().len())
             .filter(|&v| labels.data()[v] == 7)
@@ -426,18 +430,7 @@ mod tests {
         let truth = box_labels(26, 34);
         let spect = imaged(&truth, &[(1, 1000.0)]);
         let mut labels = box_labels(17, 34);
-        let fit = |labels: &Volume<u8>, regions: &[u8]| {
-            let masks: Vec<Volume<f32>> = regions.iter().map(|&r| fraction(labels, r)).collect();
-            let blurred = blur_masks(&masks, FWHM_MM);
-            let q = quantify_blurred(&spect, &masks, &blurred, regions, FWHM_MM, 0.0);
-            let conc: Vec<Option<f64>> = q
-                .iter()
-                .map(RegionActivity::gtm_concentration_bq_per_ml)
-                .collect();
-            let clusters = residual_cluster_voxels(&spect, &masks, &blurred, &conc, FWHM_MM, 0.35);
-            (q, conc, clusters)
-        };
-        let (q, conc, clusters) = fit(&labels, &[1, 0]);
+        let (q, conc, clusters) = fit(&spect, &labels, &[1, 0]);
         let organ = clusters[0].clone().expect("organ has a concentration");
         let voi = q[0].voi_voxels;
         let fitted = conc[0].expect("solvable");
@@ -461,16 +454,8 @@ mod tests {
             Some(Side::Hot)
         );
         let voxels = voxels.to_vec();
-        let n = exclude_spect_voxels(
-            &mut labels,
-            1,
-            7,
-            &grid(),
-            &voxels,
-            &RigidTransform::identity(),
-        );
-        assert!(n > 0);
-        let (q, conc, _) = fit(&labels, &[1, 7, 0]);
+        assert!(take_out(&mut labels, &voxels) > 0);
+        let (q, conc, _) = fit(&spect, &labels, &[1, 7, 0]);
         let after = conc[0].expect("solvable after the exclusion");
         assert!(
             (after / 1000.0 - 1.0).abs() < 0.1,
