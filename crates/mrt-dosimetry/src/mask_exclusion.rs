@@ -14,7 +14,9 @@
 //! V_f/(V_o+V_f)·(c_o−c_f) and the foreign tissue by V_o/(V_o+V_f)·(c_f−c_o): while the foreign
 //! tissue is the minority of the mask it departs further. So the cluster taken out is the one
 //! whose mean residual is the larger in magnitude, and only while it is below half the VOI; one
-//! side per call, and the caller refits before looking again.
+//! side per call, and the caller refits before looking again. Where a cold and a hot cluster
+//! together hold half the mask or more, that argument fails (either half may be the organ), and
+//! [`foreign_cluster_by_reference`] decides by a reference concentration the organ must match.
 
 use mrt_core::transform::RigidTransform;
 use mrt_core::{Grid, Volume};
@@ -71,6 +73,9 @@ pub fn foreign_cluster(
 /// mask then holds two tissues of different uptake in similar amounts, and its fitted
 /// concentration is neither's.
 pub fn split_mask(clusters: &ClusterVoxels, voi_voxels: usize, min_share: f64) -> bool {
+    if voi_voxels == 0 || clusters.cold.is_empty() || clusters.hot.is_empty() {
+        return false;
+    }
     let voi = voi_voxels as f64;
     let (cold, hot) = (clusters.cold.len() as f64, clusters.hot.len() as f64);
     cold >= min_share * voi && hot >= min_share * voi && cold + hot >= 0.5 * voi
@@ -81,8 +86,9 @@ pub fn split_mask(clusters: &ClusterVoxels, voi_voxels: usize, min_share: f64) -
 /// half organ and half background (a kidney mask grown into fat) is fitted with a concentration
 /// between the two, and either half may be the smaller one. A reference concentration decides
 /// instead: that of a tissue the organ must match (the other kidney, when its own residual is
-/// clean). Each side's concentration is estimated as the organ's fitted one times (1 + its mean
-/// residual fraction), and the side further from the reference in ratio is returned: the cold
+/// clean). Each side's concentration is estimated as the one the residual was taken against
+/// (`clusters.concentration_bq_per_ml`) times (1 + its mean residual fraction), and the side
+/// further from the reference in ratio is returned: the cold
 /// cluster whole, the hot cluster's core (see [`foreign_cluster`] for why). A side estimated at
 /// or below zero is the further one. `None` when the mask is not split this way or the
 /// concentrations are not positive.
@@ -90,9 +96,9 @@ pub fn foreign_cluster_by_reference(
     clusters: &ClusterVoxels,
     voi_voxels: usize,
     min_share: f64,
-    organ_bq_per_ml: f64,
     reference_bq_per_ml: f64,
 ) -> Option<(Side, &[usize])> {
+    let organ_bq_per_ml = clusters.concentration_bq_per_ml;
     if !split_mask(clusters, voi_voxels, min_share)
         || organ_bq_per_ml <= 0.0
         || reference_bq_per_ml <= 0.0
@@ -397,6 +403,23 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_mask_or_share_splits_nothing() {
+        let none = ClusterVoxels::default();
+        assert!(!split_mask(&none, 0, 0.05), "empty VOI");
+        assert!(
+            !split_mask(&none, 100, 0.0),
+            "no clusters, whatever the share"
+        );
+        let halves = ClusterVoxels {
+            cold: (0..30).collect(),
+            hot: (30..60).collect(),
+            ..ClusterVoxels::default()
+        };
+        assert!(split_mask(&halves, 100, 0.05));
+        assert!(!split_mask(&halves, 130, 0.05), "together under half");
+    }
+
+    #[test]
     fn a_cluster_of_half_the_organ_or_more_is_not_foreign() {
         let big = ClusterVoxels {
             cold: (0..60).collect(),
@@ -415,6 +438,7 @@ mod tests {
             hot: (10..30).collect(),
             hot_mean_fraction: 0.7,
             hot_core: (12..25).collect(),
+            ..ClusterVoxels::default()
         };
         assert_eq!(
             foreign_cluster(&both, 100, 0.05),
@@ -445,12 +469,12 @@ mod tests {
             Some(Side::Cold),
             "the minority rule cannot take the larger, background half"
         );
-        let (side, voxels) = foreign_cluster_by_reference(&organ, voi, 0.05, fitted, 1000.0)
+        let (side, voxels) = foreign_cluster_by_reference(&organ, voi, 0.05, 1000.0)
             .expect("the mask is split between a cold and a hot cluster");
         assert_eq!(side, Side::Cold, "the background half is foreign");
         // A reference that matches the background side would take the organ's half instead.
         assert_eq!(
-            foreign_cluster_by_reference(&organ, voi, 0.05, fitted, 1.0).map(|c| c.0),
+            foreign_cluster_by_reference(&organ, voi, 0.05, 1.0).map(|c| c.0),
             Some(Side::Hot)
         );
         let voxels = voxels.to_vec();

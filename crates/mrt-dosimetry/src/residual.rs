@@ -53,6 +53,9 @@ pub struct ClusterVoxels {
     pub hot_mean_fraction: f64,
     /// The voxels of `hot` at or above half its largest smoothed residual.
     pub hot_core: Vec<usize>,
+    /// The region's concentration (Bq/mL) the residual was taken against, which the mean
+    /// fractions are fractions of.
+    pub concentration_bq_per_ml: f64,
 }
 
 impl ClusterVoxels {
@@ -166,6 +169,7 @@ pub fn residual_cluster_voxels(
                 hot,
                 hot_mean_fraction,
                 hot_core,
+                concentration_bq_per_ml: c,
             })
         })
         .collect()

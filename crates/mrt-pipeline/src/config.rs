@@ -82,8 +82,10 @@ pub struct SiteConfig {
     /// Take such a cluster out of the organ's mask (as its own GTM region; the mass loses it
     /// too) and measure the organ again, up to twice per time point; of a cold and a hot cluster
     /// the one departing further, and only while it is under half the organ (a hot one without
-    /// its PSF halo); a round leaving an organ's GTM negative or unsolvable is undone. The flag
-    /// is raised all the same. Default true.
+    /// its PSF halo), except that a kidney mask split into a cold and a hot cluster holding half
+    /// of it or more loses the side further from the other kidney's concentration (when the other
+    /// kidney's residual is clean); a round leaving an organ's GTM negative or unsolvable is
+    /// undone. The flag is raised all the same. Default true.
     pub exclude_uptake_mismatch: bool,
     /// Where two organ masks touch, each mask's voxels within this distance (mm) of the other
     /// organ are a GTM region of their own, and the organ's concentration is taken from the rest
@@ -96,7 +98,9 @@ pub struct SiteConfig {
     /// steps of `boundary_step_mm`), the SPECT around the pair is fitted for each, and the offset
     /// with the smallest residual over all time points is taken when it lowers the residual by
     /// at least `boundary_min_gain_percent`. Moves the masks (and so the masses) of both organs
-    /// at every time point. 0 turns it off. Default 15.
+    /// at every time point. Held back (offset 0, with the reason) for a pair with a mask that
+    /// the SPECT residual splits into a cold and a hot half at some time point. 0 turns it off.
+    /// Default 15.
     pub boundary_search_mm: f64,
     /// Step of the boundary search (mm). Default 3.
     pub boundary_step_mm: f64,
@@ -176,6 +180,12 @@ impl SiteConfig {
                 cfg.contact_band_mm
             )));
         }
+        if !(cfg.uptake_mismatch_min_percent > 0.0 && cfg.uptake_mismatch_min_percent < 50.0) {
+            return Err(bad(format!(
+                "uptake_mismatch_min_percent {} outside 0-50 % (both excluded)",
+                cfg.uptake_mismatch_min_percent
+            )));
+        }
         if !(cfg.boundary_search_mm >= 0.0 && cfg.boundary_search_mm <= 50.0) {
             return Err(bad(format!(
                 "boundary_search_mm {} outside 0-50 mm",
@@ -228,5 +238,8 @@ mod tests {
         std::fs::write(&p, "uptake_mismatch_fraction = 0.0\n").expect("write");
         let e = SiteConfig::load(&p).expect_err("zero fraction");
         assert!(e.to_string().contains("uptake_mismatch_fraction"), "{e}");
+        std::fs::write(&p, "uptake_mismatch_min_percent = 0.0\n").expect("write");
+        let e = SiteConfig::load(&p).expect_err("zero share");
+        assert!(e.to_string().contains("uptake_mismatch_min_percent"), "{e}");
     }
 }

@@ -203,6 +203,11 @@ impl Segmenter {
         overlap: f64,
     ) -> Result<Inferred, SegmentError> {
         let card = &self.bundle.card;
+        if !(0.0..0.95).contains(&overlap) {
+            return Err(SegmentError::Runtime(format!(
+                "sliding-window overlap {overlap} outside [0, 0.95)"
+            )));
+        }
         let t0 = Instant::now();
         let grid = model_grid(ct.grid(), card)?;
         let notes = check_hu(ct)?;

@@ -38,7 +38,8 @@ pub struct BoundarySearch {
     pub offset_mm: f64,
     /// Why the boundary was not moved whatever the residuals say: a mask of the pair that the
     /// SPECT residual splits in two (half of it without the organ's uptake) would steer the
-    /// boundary by the wrong tissue. The uptake exclusion deals with such a mask instead.
+    /// boundary by the wrong tissue. For a kidney, the uptake exclusion then decides which half
+    /// is foreign by the other kidney's concentration; other organs keep their masks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_back: Option<String>,
 }

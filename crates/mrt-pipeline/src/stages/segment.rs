@@ -116,6 +116,33 @@ pub fn run(
             seg.infer_with_overlap(&ct, overlap),
         ));
     }
+    // 1b. A CT inferred with the fused overlap that will not be fused after all (the other CTs'
+    // inference failed, or its transform has no inverse) is inferred again with the card's own.
+    let ok_registered: Vec<usize> = inferred
+        .iter()
+        .filter(|(i, _, _, r)| r.is_ok() && registration.as_ref().and_then(|g| g.of(*i)).is_some())
+        .map(|(i, ..)| *i)
+        .collect();
+    for (index, _, overlap, result) in &mut inferred {
+        let receives = ok_registered.len() >= 2
+            && registration
+                .as_ref()
+                .and_then(|g| g.of(*index))
+                .is_some_and(|t| t.inverse().is_ok());
+        if result.is_ok() && *overlap != bundle.card.overlap && !receives {
+            let name = study
+                .timepoints
+                .iter()
+                .find(|t| t.index == *index)
+                .and_then(|t| t.ct.as_deref())
+                .unwrap_or_default();
+            let ct = read_nifti(&work.join("ingest").join(name))
+                .map_err(io_err)?
+                .volume;
+            *overlap = bundle.card.overlap;
+            *result = seg.infer_with_overlap(&ct, *overlap);
+        }
+    }
     // 2. Registered time points (reference world → CT world), for fusion.
     let registered: Vec<(usize, &Probabilities, &Transform)> = inferred
         .iter()

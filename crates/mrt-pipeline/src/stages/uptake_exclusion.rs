@@ -78,12 +78,8 @@ pub fn exclude_foreign_tissue(
                     .and_then(|&(l, _)| region(l))
                     .filter(|&j| clean(j))
                     .and_then(|j| q[j].gtm_concentration_bq_per_ml());
-                let by_reference =
-                    reference
-                        .zip(q[i].gtm_concentration_bq_per_ml())
-                        .and_then(|(r, o)| {
-                            foreign_cluster_by_reference(c, q[i].voi_voxels, min_share, o, r)
-                        });
+                let by_reference = reference
+                    .and_then(|r| foreign_cluster_by_reference(c, q[i].voi_voxels, min_share, r));
                 let (side, voxels) =
                     by_reference.or_else(|| foreign_cluster(c, q[i].voi_voxels, min_share))?;
                 Some((label, name, side, voxels.to_vec()))
