@@ -42,11 +42,21 @@ pub enum Side {
 /// extreme value lies inside the tissue and the core would leave a third of it in the organ (the
 /// bowel test below: 74 mL of organ mask left for 64 mL true, −6.5 % activity per mL, against
 /// within 5 % with the whole cluster).
+///
+/// With a `reference_bq_per_ml` (a concentration the organ must match) and a mask the residual
+/// splits in two ([`split_mask`]), the reference decides instead
+/// ([`foreign_cluster_by_reference`]).
 pub fn foreign_cluster(
     clusters: &ClusterVoxels,
     voi_voxels: usize,
     min_share: f64,
+    reference_bq_per_ml: Option<f64>,
 ) -> Option<(Side, &[usize])> {
+    if let Some(by_reference) = reference_bq_per_ml
+        .and_then(|r| foreign_cluster_by_reference(clusters, voi_voxels, min_share, r))
+    {
+        return Some(by_reference);
+    }
     let candidate = |voxels: &[usize]| {
         let n = voxels.len() as f64;
         !voxels.is_empty() && n >= min_share * voi_voxels as f64 && n < 0.5 * voi_voxels as f64
@@ -66,6 +76,13 @@ pub fn foreign_cluster(
         (Some(x), None) | (None, Some(x)) => Some((x.0, x.1)),
         (None, None) => None,
     }
+}
+
+/// Whether an organ's residual (`voi_voxels` SPECT voxels) has no cluster of `min_share` of the
+/// VOI on either side: its fitted concentration is that of one tissue.
+pub fn clean(clusters: &ClusterVoxels, voi_voxels: usize, min_share: f64) -> bool {
+    let limit = min_share * voi_voxels as f64;
+    (clusters.cold.len() as f64) < limit && (clusters.hot.len() as f64) < limit
 }
 
 /// Whether the residual splits an organ's mask (`voi_voxels` SPECT voxels) in two: a cold and a
@@ -238,7 +255,8 @@ mod tests {
     ) -> (f64, Option<Side>, Vec<usize>) {
         let (q, _, clusters) = fit(spect, labels, regions);
         let organ = clusters[0].clone().expect("organ has a concentration");
-        let chosen = foreign_cluster(&organ, q[0].voi_voxels, 0.05).map(|(s, v)| (s, v.to_vec()));
+        let chosen =
+            foreign_cluster(&organ, q[0].voi_voxels, 0.05, None).map(|(s, v)| (s, v.to_vec()));
         (
             q[0].gtm_mbq.expect("solvable"),
             chosen.as_ref().map(|c| c.0),
@@ -362,7 +380,7 @@ mod tests {
         let clusters = residual_cluster_voxels(&spect, &masks, &blurred, &conc, FWHM_MM, 0.35);
         let organ = clusters[0].clone().expect("organ has a concentration");
         let (side, core) =
-            foreign_cluster(&organ, q[0].voi_voxels, 0.01).expect("a foreign cluster");
+            foreign_cluster(&organ, q[0].voi_voxels, 0.01, None).expect("a foreign cluster");
         assert_eq!(side, Side::Hot);
         let distance = |v: usize| {
             lesion(v)
@@ -426,12 +444,15 @@ mod tests {
             cold_mean_fraction: -0.6,
             ..ClusterVoxels::default()
         };
-        assert!(foreign_cluster(&big, 100, 0.05).is_none());
+        assert!(foreign_cluster(&big, 100, 0.05, None).is_none());
         let small = ClusterVoxels {
             cold: (0..4).collect(),
             ..big.clone()
         };
-        assert!(foreign_cluster(&small, 100, 0.05).is_none(), "below 5 %");
+        assert!(
+            foreign_cluster(&small, 100, 0.05, None).is_none(),
+            "below 5 %"
+        );
         let both = ClusterVoxels {
             cold: (0..10).collect(),
             cold_mean_fraction: -0.4,
@@ -441,7 +462,7 @@ mod tests {
             ..ClusterVoxels::default()
         };
         assert_eq!(
-            foreign_cluster(&both, 100, 0.05),
+            foreign_cluster(&both, 100, 0.05, None),
             Some((Side::Hot, (12..25).collect::<Vec<_>>().as_slice())),
             "the hot cluster, and only its core"
         );
@@ -465,16 +486,16 @@ mod tests {
             organ.hot.len()
         );
         assert_ne!(
-            foreign_cluster(&organ, voi, 0.05).map(|c| c.0),
+            foreign_cluster(&organ, voi, 0.05, None).map(|c| c.0),
             Some(Side::Cold),
             "the minority rule cannot take the larger, background half"
         );
-        let (side, voxels) = foreign_cluster_by_reference(&organ, voi, 0.05, 1000.0)
+        let (side, voxels) = foreign_cluster(&organ, voi, 0.05, Some(1000.0))
             .expect("the mask is split between a cold and a hot cluster");
         assert_eq!(side, Side::Cold, "the background half is foreign");
         // A reference that matches the background side would take the organ's half instead.
         assert_eq!(
-            foreign_cluster_by_reference(&organ, voi, 0.05, 1.0).map(|c| c.0),
+            foreign_cluster(&organ, voi, 0.05, Some(1.0)).map(|c| c.0),
             Some(Side::Hot)
         );
         let voxels = voxels.to_vec();

@@ -348,11 +348,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             }
         };
         let moved = boundary_search::apply(&mut labels, &boundaries, &organs);
-        let contact = if cfg.contact_band_mm > 0.0 {
-            contact_band(&labels, &organ_values, cfg.contact_band_mm)
-        } else {
-            Vec::new()
-        };
+        let contact = contact_of(&labels, &organ_values, cfg);
         let mut model = RegionModel {
             labels,
             kept,
@@ -515,6 +511,16 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
     Ok(artifact)
 }
 
+/// Per CT voxel of `labels`, whether it lies in an organ's contact band (site setting
+/// `contact_band_mm`; empty when off).
+fn contact_of(labels: &Volume<u8>, organs: &[u8], cfg: &crate::config::SiteConfig) -> Vec<bool> {
+    if cfg.contact_band_mm > 0.0 {
+        contact_band(labels, organs, cfg.contact_band_mm)
+    } else {
+        Vec::new()
+    }
+}
+
 /// A time point's first measurement, of its labels as the CT network drew them (before any
 /// boundary moves), and the organs (label values of `organs`) whose masks its residual splits in
 /// two: the boundary search holds their pairs back, and the measurement stands for the time
@@ -528,11 +534,7 @@ fn first_measurement(
         labels: l.labels.clone(),
         kept: l.kept.clone(),
         regions: l.regions.clone(),
-        contact: if cfg.contact_band_mm > 0.0 {
-            contact_band(&l.labels, organs, cfg.contact_band_mm)
-        } else {
-            Vec::new()
-        },
+        contact: contact_of(&l.labels, organs, cfg),
     };
     let (q, clusters) = measure_regions(
         &l.spect,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mrt_core::{Grid, Transform};
+use mrt_core::{Grid, Transform, Volume};
 use mrt_io::nifti_io::{read_nifti, write_nifti};
 use mrt_segment::fusion::{fuse, Contribution, Probabilities};
 use mrt_segment::postprocess::OrganSummary;
@@ -88,70 +88,62 @@ pub fn run(
     };
     // 1. Every CT through the model; a CT that will be fused with other registered CTs with the
     // card's `fused_overlap` (fewer windows: the fusion averages the CTs' views instead).
+    let is_registered = |index: usize| registration.as_ref().is_some_and(|r| r.of(index).is_some());
+    let read_ct = |index: usize| -> Result<Volume<f32>, StageError> {
+        let name = study
+            .timepoints
+            .iter()
+            .find(|t| t.index == index)
+            .and_then(|t| t.ct.as_deref())
+            .unwrap_or_default();
+        Ok(read_nifti(&work.join("ingest").join(name))
+            .map_err(io_err)?
+            .volume)
+    };
     let with_ct: Vec<usize> = study
         .timepoints
         .iter()
         .filter(|t| t.ct.is_some())
         .map(|t| t.index)
         .collect();
-    let overlap_of = |index: usize| {
-        let registered = |i: &usize| registration.as_ref().is_some_and(|r| r.of(*i).is_some());
-        let fused = registered(&index) && with_ct.iter().filter(|i| registered(i)).count() >= 2;
-        match bundle.card.fused_overlap {
-            Some(o) if fused => o,
-            _ => bundle.card.overlap,
-        }
-    };
-    let mut inferred: Vec<(usize, Grid, f64, Result<Inferred, SegmentError>)> = Vec::new();
-    for t in study.timepoints.iter().filter(|t| t.ct.is_some()) {
-        let name = t.ct.as_deref().unwrap_or_default();
-        let ct = read_nifti(&work.join("ingest").join(name))
-            .map_err(io_err)?
-            .volume;
-        let overlap = overlap_of(t.index);
+    let fusing = with_ct.iter().filter(|&&i| is_registered(i)).count() >= 2;
+    let card = &bundle.card;
+    let mut inferred: Vec<Inference> = Vec::new();
+    for &index in &with_ct {
+        let ct = read_ct(index)?;
+        let overlap = match card.fused_overlap {
+            Some(o) if fusing && is_registered(index) => o,
+            _ => card.overlap,
+        };
         inferred.push((
-            t.index,
+            index,
             ct.grid().clone(),
             overlap,
             seg.infer_with_overlap(&ct, overlap),
         ));
     }
-    // 1b. A CT inferred with the fused overlap that will not be fused after all (the other CTs'
-    // inference failed, or its transform has no inverse) is inferred again with the card's own.
-    let ok_registered: Vec<usize> = inferred
-        .iter()
-        .filter(|(i, _, _, r)| r.is_ok() && registration.as_ref().and_then(|g| g.of(*i)).is_some())
-        .map(|(i, ..)| *i)
-        .collect();
-    for (index, _, overlap, result) in &mut inferred {
-        let receives = ok_registered.len() >= 2
-            && registration
-                .as_ref()
-                .and_then(|g| g.of(*index))
-                .is_some_and(|t| t.inverse().is_ok());
-        if result.is_ok() && *overlap != bundle.card.overlap && !receives {
-            let name = study
-                .timepoints
-                .iter()
-                .find(|t| t.index == *index)
-                .and_then(|t| t.ct.as_deref())
-                .unwrap_or_default();
-            let ct = read_nifti(&work.join("ingest").join(name))
-                .map_err(io_err)?
-                .volume;
-            *overlap = bundle.card.overlap;
-            *result = seg.infer_with_overlap(&ct, *overlap);
-        }
+    // 1b. A CT inferred with the fused overlap that nothing will be fused into after all (the
+    // other CTs' inference failed, or its transform has no inverse) is inferred again with the
+    // card's own.
+    let unfused: Vec<usize> = {
+        let registered = registered_probabilities(&inferred, registration.as_ref());
+        inferred
+            .iter()
+            .filter(|(index, _, overlap, result)| {
+                result.is_ok()
+                    && *overlap != card.overlap
+                    && contributions(*index, &registered).is_empty()
+            })
+            .map(|(index, ..)| *index)
+            .collect()
+    };
+    for (index, _, overlap, result) in inferred.iter_mut().filter(|(i, ..)| unfused.contains(i)) {
+        let ct = read_ct(*index)?;
+        *overlap = card.overlap;
+        *result = seg.infer_with_overlap(&ct, *overlap);
     }
     // 2. Registered time points (reference world → CT world), for fusion.
-    let registered: Vec<(usize, &Probabilities, &Transform)> = inferred
-        .iter()
-        .filter_map(|(index, _, _, r)| {
-            let p = &r.as_ref().ok()?.probabilities;
-            let t = registration.as_ref()?.of(*index)?;
-            Some((*index, p, t))
-        })
-        .collect();
+    let registered = registered_probabilities(&inferred, registration.as_ref());
     // 3. Labels on each CT's grid, fused where registered.
     let mut timepoints = Vec::new();
     for (index, grid, overlap, result) in &inferred {
@@ -215,6 +207,25 @@ pub fn run(
     };
     write_json(&out.join("segmentation.json"), &artifact)?;
     Ok(artifact)
+}
+
+/// One CT's inference: time point, CT grid, the sliding window's overlap, the result.
+type Inference = (usize, Grid, f64, Result<Inferred, SegmentError>);
+
+/// The successfully inferred time points that the registration places (reference world → CT
+/// world), for fusion.
+fn registered_probabilities<'a>(
+    inferred: &'a [Inference],
+    registration: Option<&'a RegistrationArtifact>,
+) -> Vec<(usize, &'a Probabilities, &'a Transform)> {
+    inferred
+        .iter()
+        .filter_map(|(index, _, _, r)| {
+            let p = &r.as_ref().ok()?.probabilities;
+            let t = registration?.of(*index)?;
+            Some((*index, p, t))
+        })
+        .collect()
 }
 
 /// The other registered time points as seen from time point `own`: own CT world → reference

@@ -11,9 +11,7 @@ use std::collections::BTreeMap;
 
 use mrt_core::transform::RigidTransform;
 use mrt_core::{Grid, Volume};
-use mrt_dosimetry::mask_exclusion::{
-    exclude_spect_voxels, foreign_cluster, foreign_cluster_by_reference, Side,
-};
+use mrt_dosimetry::mask_exclusion::{clean, exclude_spect_voxels, foreign_cluster, Side};
 use mrt_dosimetry::quantify::RegionActivity;
 use mrt_dosimetry::residual::ClusterVoxels;
 
@@ -61,12 +59,10 @@ pub fn exclude_foreign_tissue(
     for _ in 0..EXCLUSION_ROUNDS {
         let (q, clusters) = &*measured;
         let region = |label: u8| model.regions.iter().position(|&r| r == label);
-        // A region whose residual has no cluster of `min_share` of its VOI on either side.
-        let clean = |i: usize| {
-            clusters[i].as_ref().is_some_and(|c| {
-                let limit = min_share * q[i].voi_voxels as f64;
-                (c.cold.len() as f64) < limit && (c.hot.len() as f64) < limit
-            })
+        let is_clean = |i: usize| {
+            clusters[i]
+                .as_ref()
+                .is_some_and(|c| clean(c, q[i].voi_voxels, min_share))
         };
         let foreign: Vec<(u8, &str, Side, Vec<usize>)> = organs
             .iter()
@@ -76,12 +72,9 @@ pub fn exclude_foreign_tissue(
                 let reference = other_kidney(name)
                     .and_then(|other| organs.iter().find(|(_, n)| *n == other))
                     .and_then(|&(l, _)| region(l))
-                    .filter(|&j| clean(j))
+                    .filter(|&j| is_clean(j))
                     .and_then(|j| q[j].gtm_concentration_bq_per_ml());
-                let by_reference = reference
-                    .and_then(|r| foreign_cluster_by_reference(c, q[i].voi_voxels, min_share, r));
-                let (side, voxels) =
-                    by_reference.or_else(|| foreign_cluster(c, q[i].voi_voxels, min_share))?;
+                let (side, voxels) = foreign_cluster(c, q[i].voi_voxels, min_share, reference)?;
                 Some((label, name, side, voxels.to_vec()))
             })
             .collect();
