@@ -68,6 +68,59 @@ pub fn bounding_box(
     (lo[0] != usize::MAX).then_some((lo, hi))
 }
 
+/// The bounding box of some voxels widened by a margin and clipped to the grid: the sub-grid on
+/// which a distance transform sees every voxel within the margin of those voxels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubBox {
+    /// Low corner in the grid (inclusive).
+    pub lo: [usize; 3],
+    /// Size of the box per axis.
+    pub dims: [usize; 3],
+    grid_dims: [usize; 3],
+}
+
+impl SubBox {
+    /// The bounding box of the voxels of `data` (dims `[nx, ny, nz]`, `i` fastest) for which
+    /// `inside` holds, widened on every side by `margin_mm` (`spacing_mm` per axis) plus one
+    /// voxel. `None` when there are none.
+    pub fn around(
+        data: &[u8],
+        dims: [usize; 3],
+        spacing_mm: [f64; 3],
+        margin_mm: f64,
+        inside: impl Fn(u8) -> bool,
+    ) -> Option<Self> {
+        let (lo, hi) = bounding_box(data, dims, inside)?;
+        let margin = spacing_mm.map(|s| (margin_mm.max(0.0) / s.max(1e-6)).ceil() as usize + 1);
+        let lo: [usize; 3] = [0, 1, 2].map(|a| lo[a].saturating_sub(margin[a]));
+        let hi: [usize; 3] = [0, 1, 2].map(|a| (hi[a] + margin[a]).min(dims[a]));
+        Some(Self {
+            lo,
+            dims: [0, 1, 2].map(|a| hi[a] - lo[a]),
+            grid_dims: dims,
+        })
+    }
+
+    /// Voxels in the box.
+    pub fn len(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    /// Whether the box holds no voxel.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The grid offset of the box's voxel `s` (`i` fastest within the box).
+    pub fn grid_offset(&self, s: usize) -> usize {
+        let [bx, by, _] = self.dims;
+        let i = s % bx + self.lo[0];
+        let j = (s / bx) % by + self.lo[1];
+        let k = s / (bx * by) + self.lo[2];
+        i + self.grid_dims[0] * (j + self.grid_dims[1] * k)
+    }
+}
+
 /// Keeps only the largest 6-connected component of `mask`; returns how many voxels were dropped.
 pub fn keep_largest_component(mask: &mut [bool], dims: [usize; 3]) -> usize {
     let (labels, sizes) = connected_components(mask, dims);

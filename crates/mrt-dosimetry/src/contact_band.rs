@@ -11,7 +11,7 @@
 //! Pure computation on the CT label grid.
 
 use mrt_core::distance::squared_distance_mm2;
-use mrt_core::morphology::bounding_box;
+use mrt_core::morphology::SubBox;
 use mrt_core::Volume;
 
 /// For every voxel of `labels`: whether it holds one of `organs` and lies within `band_mm` of a
@@ -27,22 +27,13 @@ pub fn contact_band(labels: &Volume<u8>, organs: &[u8], band_mm: f64) -> Vec<boo
     let grid = labels.grid();
     let dims = grid.dims;
     let spacing = [grid.spacing_mm[0], grid.spacing_mm[1], grid.spacing_mm[2]];
-    let Some((lo, hi)) = bounding_box(data, dims, |l| organs.contains(&l)) else {
+    let Some(sub_box) = SubBox::around(data, dims, spacing, band_mm, |l| organs.contains(&l))
+    else {
         return band;
     };
-    let margin = spacing.map(|s| (band_mm / s.max(1e-6)).ceil() as usize + 1);
-    let lo: [usize; 3] = [0, 1, 2].map(|a| lo[a].saturating_sub(margin[a]));
-    let hi: [usize; 3] = [0, 1, 2].map(|a| (hi[a] + margin[a]).min(dims[a]));
-    let sub = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
-    let full_index = |s: usize| {
-        let i = s % sub[0] + lo[0];
-        let j = (s / sub[0]) % sub[1] + lo[1];
-        let k = s / (sub[0] * sub[1]) + lo[2];
-        i + dims[0] * (j + dims[1] * k)
-    };
-    let sub_labels: Vec<u8> = (0..sub.iter().product())
-        .map(|s| data[full_index(s)])
-        .collect();
+    let sub = sub_box.dims;
+    let full_index = |s: usize| sub_box.grid_offset(s);
+    let sub_labels: Vec<u8> = (0..sub_box.len()).map(|s| data[full_index(s)]).collect();
     let present: Vec<u8> = organs
         .iter()
         .copied()

@@ -15,7 +15,7 @@
 
 use crate::quantify::supersample_offsets;
 use mrt_core::distance::squared_distance_mm2;
-use mrt_core::morphology::bounding_box;
+use mrt_core::morphology::SubBox;
 use mrt_core::{dense, Grid, RigidTransform, Volume};
 
 use mrt_core::filter::{gaussian_blur, Edge};
@@ -47,11 +47,10 @@ impl Contact {
         let grid = labels.grid();
         let dims = grid.dims;
         let spacing = [grid.spacing_mm[0], grid.spacing_mm[1], grid.spacing_mm[2]];
-        let (lo, hi) = bounding_box(labels.data(), dims, |l| l == a || l == b)?;
-        let margin = spacing.map(|s| (max_offset_mm / s.max(1e-6)).ceil() as usize + 1);
-        let lo: [usize; 3] = [0, 1, 2].map(|x| lo[x].saturating_sub(margin[x]));
-        let hi: [usize; 3] = [0, 1, 2].map(|x| (hi[x] + margin[x]).min(dims[x]));
-        let sub = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
+        let sub_box = SubBox::around(labels.data(), dims, spacing, max_offset_mm, |l| {
+            l == a || l == b
+        })?;
+        let (lo, sub) = (sub_box.lo, sub_box.dims);
         let [nx, ny, _] = dims;
         let mut in_a = vec![false; sub[0] * sub[1] * sub[2]];
         let mut in_b = in_a.clone();

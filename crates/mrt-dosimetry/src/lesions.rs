@@ -16,7 +16,8 @@
 //! geometric transfer matrix models it as its own region, so the parenchyma keeps its
 //! concentration, and the parenchyma's mass loses the same voxels its activity does.
 
-use mrt_core::morphology::connected_components;
+use mrt_core::distance::squared_distance_mm2;
+use mrt_core::morphology::{connected_components, SubBox};
 use mrt_core::resample::sample_linear;
 use mrt_core::transform::RigidTransform;
 use mrt_core::Volume;
@@ -128,6 +129,44 @@ pub fn split_hot_lesions(
         volume_ml: volume_voxels as f64 * voxel_ml,
         organ_median: median,
     })
+}
+
+/// For every voxel of `labels` that holds `organ` and lies within `halo_mm` of a voxel labelled
+/// `lesion` (centre to centre): its shell, 1 to `shells` from the lesion outwards, each
+/// `halo_mm / shells` thick; 0 elsewhere. All 0 when `halo_mm` ≤ 0, `shells` is 0 or there is
+/// no lesion. The distance transform runs on the lesions' bounding box widened by the halo.
+pub fn lesion_halo(
+    labels: &Volume<u8>,
+    organ: u8,
+    lesion: u8,
+    halo_mm: f64,
+    shells: u8,
+) -> Vec<u8> {
+    let data = labels.data();
+    let mut halo = vec![0u8; data.len()];
+    if shells == 0 || halo_mm.is_nan() || halo_mm <= 0.0 {
+        return halo;
+    }
+    let grid = labels.grid();
+    let dims = grid.dims;
+    let spacing = grid.spacing_mm;
+    let Some(sub_box) = SubBox::around(data, dims, spacing, halo_mm, |l| l == lesion) else {
+        return halo;
+    };
+    let full_index = |s: usize| sub_box.grid_offset(s);
+    let mask: Vec<bool> = (0..sub_box.len())
+        .map(|s| data[full_index(s)] == lesion)
+        .collect();
+    let d2 = squared_distance_mm2(&mask, sub_box.dims, spacing);
+    let limit = halo_mm * halo_mm;
+    let width = halo_mm / f64::from(shells);
+    for (s, &d) in d2.iter().enumerate() {
+        let n = full_index(s);
+        if d <= limit && data[n] == organ {
+            halo[n] = ((d.sqrt() / width).ceil() as u8).clamp(1, shells);
+        }
+    }
+    halo
 }
 
 #[cfg(test)]
@@ -264,5 +303,35 @@ mod tests {
             &LesionOptions::default()
         )
         .is_none());
+    }
+
+    #[test]
+    fn the_halo_is_the_organ_within_its_distance_of_a_lesion() {
+        // 2 mm voxels; organ everywhere, one lesion voxel at (10, 10, 10), a spleen voxel at
+        // (13, 10, 10) that stays out of the halo whatever its distance.
+        let grid = Grid::axis_aligned([30, 30, 30], [2.0; 3], [0.0; 3]).expect("grid");
+        let at = |i: usize, j: usize, k: usize| i + 30 * (j + 30 * k);
+        let mut data = vec![1u8; 30 * 30 * 30];
+        data[at(10, 10, 10)] = 9;
+        data[at(13, 10, 10)] = 4;
+        let labels = Volume::new(grid, data).expect("labels");
+        let halo = lesion_halo(&labels, 1, 9, 10.0, 2);
+        assert_eq!(halo[at(10, 10, 10)], 0, "the lesion itself");
+        assert_eq!(halo[at(13, 10, 10)], 0, "another label");
+        assert_eq!(halo[at(11, 10, 10)], 1, "2 mm along an axis");
+        assert_eq!(halo[at(12, 10, 10)], 1, "4 mm");
+        assert_eq!(halo[at(13, 11, 10)], 2, "6.3 mm");
+        assert_eq!(halo[at(15, 10, 10)], 2, "10 mm along an axis");
+        assert_eq!(halo[at(16, 10, 10)], 0, "12 mm");
+        assert_eq!(halo[at(13, 13, 10)], 2, "8.5 mm diagonally");
+        assert_eq!(halo[at(14, 14, 10)], 0, "11.3 mm diagonally");
+        // A sphere of radius 10 mm on a 2 mm grid, less the lesion and the spleen voxel; of
+        // radius 5 mm for the inner shell, less the lesion.
+        let count = |shell: u8| halo.iter().filter(|&&h| h == shell).count();
+        assert_eq!(count(1) + count(2), 515 - 2, "voxels within 10 mm");
+        assert_eq!(count(1), 81 - 1, "voxels within 5 mm");
+        assert!(lesion_halo(&labels, 1, 9, 0.0, 2).iter().all(|&h| h == 0));
+        assert!(lesion_halo(&labels, 1, 9, 10.0, 0).iter().all(|&h| h == 0));
+        assert!(lesion_halo(&labels, 1, 7, 10.0, 2).iter().all(|&h| h == 0));
     }
 }

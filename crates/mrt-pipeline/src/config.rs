@@ -68,6 +68,10 @@ pub struct SiteConfig {
     /// Each lesion is trimmed to its voxels above median + this × (lesion maximum − median).
     /// Default 0.5.
     pub lesion_edge_fraction: f64,
+    /// The liver's voxels within this distance (mm) of a hot lesion are fitted as a region of
+    /// their own, and the liver's concentration comes from the rest of its mask: a tumour rim the
+    /// lesion's edge missed stays out of the parenchyma. 0 turns it off. Default 15.
+    pub lesion_halo_mm: f64,
     /// Segment each time point from the mean class probabilities of all registered time points'
     /// CTs (the same organs, seen several times), instead of from its own CT alone. Default true.
     pub fuse_timepoints: bool,
@@ -128,6 +132,7 @@ impl Default for SiteConfig {
             lesion_uptake_ratio: 2.5,
             lesion_min_ml: 2.0,
             lesion_edge_fraction: 0.5,
+            lesion_halo_mm: 15.0,
             fuse_timepoints: true,
             uptake_mismatch_fraction: 0.35,
             uptake_mismatch_min_percent: 5.0,
@@ -178,6 +183,12 @@ impl SiteConfig {
             return Err(bad(format!(
                 "contact_band_mm {} outside 0-30 mm",
                 cfg.contact_band_mm
+            )));
+        }
+        if !(cfg.lesion_halo_mm >= 0.0 && cfg.lesion_halo_mm <= 50.0) {
+            return Err(bad(format!(
+                "lesion_halo_mm {} outside 0-50 mm",
+                cfg.lesion_halo_mm
             )));
         }
         if !(cfg.uptake_mismatch_min_percent > 0.0 && cfg.uptake_mismatch_min_percent < 50.0) {

@@ -9,7 +9,7 @@ use std::path::Path;
 use mrt_core::Volume;
 use mrt_dosimetry::contact_band::contact_band;
 use mrt_dosimetry::density::organ_mass;
-use mrt_dosimetry::lesions::{split_hot_lesions, LesionOptions, LesionSplit};
+use mrt_dosimetry::lesions::{lesion_halo, split_hot_lesions, LesionOptions, LesionSplit};
 use mrt_dosimetry::mask_exclusion::split_mask;
 use mrt_dosimetry::quantify::RegionActivity;
 use mrt_dosimetry::quantify::{
@@ -114,6 +114,11 @@ pub struct LiverLesions {
     /// Their activity (MBq), by the same method as the organs.
     #[serde(rename = "activity_MBq")]
     pub activity_mbq: Option<f64>,
+    /// The liver's voxels within `lesion_halo_mm` of them (mL, CT grid), fitted as a region of
+    /// their own: the liver's GTM activity is the rest of its mask's concentration times its
+    /// `volume_mL`. Absent when the setting is off.
+    #[serde(rename = "halo_mL", default, skip_serializing_if = "Option::is_none")]
+    pub halo_ml: Option<f64>,
 }
 
 /// Region value of liver lesions on the CT label grid (outside the model's labels and the body
@@ -123,6 +128,15 @@ pub const LIVER_LESION: u8 = 253;
 /// Region values of tissue taken out of organ `i`'s mask (index into [`ORGANS`]):
 /// `EXCLUDED_BASE + 2i` colder, `+ 2i + 1` hotter than the organ; each is its own GTM region.
 pub const EXCLUDED_BASE: u8 = 240;
+
+/// Region values of the liver's halo around its hot lesions (site setting `lesion_halo_mm`):
+/// shell `s` (1 to [`HALO_SHELLS`], from the lesions outwards) is `LESION_HALO_BASE + s − 1`,
+/// each its own GTM region, so that a tumour rim in the inner shell does not make the GTM model
+/// the whole halo as warm next to the parenchyma.
+pub const LESION_HALO_BASE: u8 = 250;
+
+/// Shells of the lesion halo.
+pub const HALO_SHELLS: u8 = 3;
 
 /// Region value of organ `i`'s contact band (index into [`ORGANS`]'s order of `organs`):
 /// `CONTACT_BAND_BASE + i`, its own GTM region (site setting `contact_band_mm`).
@@ -314,7 +328,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                         &l.alignment.spect_to_ct,
                         cfg,
                     );
-                    let first = first_measurement(&l, &organ_values, cfg);
+                    let first = first_measurement(&l, &organ_values, liver, cfg);
                     Ok(Some((t.index, l.alignment, residuals, first)))
                 })
                 .collect::<Result<_, StageError>>()?;
@@ -349,11 +363,13 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
         };
         let moved = boundary_search::apply(&mut labels, &boundaries, &organs);
         let contact = contact_of(&labels, &organ_values, cfg);
+        let halo = halo_of(&labels, liver, lesions.as_ref(), cfg);
         let mut model = RegionModel {
             labels,
             kept,
             regions,
             contact,
+            halo,
         };
         let measure = |m: &RegionModel| {
             measure_regions(&spect, &ct, m, &organ_values, &a.spect_to_ct, cfg).ok_or_else(|| {
@@ -391,6 +407,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             labels,
             regions,
             contact,
+            halo,
             ..
         } = model;
         let ct_voxel_ml = labels.grid().voxel_volume_mm3() / 1000.0;
@@ -475,9 +492,19 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             .sum::<f64>()
             * ml
             / 1e6;
+        let halo_ml = halo.map(|(organ, h)| {
+            labels
+                .data()
+                .iter()
+                .zip(&h)
+                .filter(|(&l, &h)| h > 0 && l == organ)
+                .count() as f64
+                * ct_voxel_ml
+        });
         let liver_lesions = lesions.map(|l| LiverLesions {
             count: l.count,
             volume_ml: l.volume_ml,
+            halo_ml: halo_ml.filter(|&v| v > 0.0),
             activity_mbq: q.iter().find(|r| r.label == LIVER_LESION).and_then(|r| {
                 let a = match cfg.quantification {
                     QuantMethod::Gtm => r.gtm_mbq.unwrap_or(r.psf_recovery_mbq),
@@ -521,6 +548,22 @@ fn contact_of(labels: &Volume<u8>, organs: &[u8], cfg: &crate::config::SiteConfi
     }
 }
 
+/// The liver's halo around its hot lesions (site setting `lesion_halo_mm`); `None` when off,
+/// without a liver or without lesions.
+fn halo_of(
+    labels: &Volume<u8>,
+    liver: Option<u8>,
+    lesions: Option<&LesionSplit>,
+    cfg: &crate::config::SiteConfig,
+) -> Option<(u8, Vec<u8>)> {
+    let liver = liver?;
+    lesions?;
+    (cfg.lesion_halo_mm > 0.0).then(|| {
+        let halo = lesion_halo(labels, liver, LIVER_LESION, cfg.lesion_halo_mm, HALO_SHELLS);
+        (liver, halo)
+    })
+}
+
 /// A time point's first measurement, of its labels as the CT network drew them (before any
 /// boundary moves), and the organs (label values of `organs`) whose masks its residual splits in
 /// two: the boundary search holds their pairs back, and the measurement stands for the time
@@ -528,6 +571,7 @@ fn contact_of(labels: &Volume<u8>, organs: &[u8], cfg: &crate::config::SiteConfi
 fn first_measurement(
     l: &Loaded,
     organs: &[u8],
+    liver: Option<u8>,
     cfg: &crate::config::SiteConfig,
 ) -> Option<(Vec<u8>, Measurement)> {
     let model = RegionModel {
@@ -535,6 +579,7 @@ fn first_measurement(
         kept: l.kept.clone(),
         regions: l.regions.clone(),
         contact: contact_of(&l.labels, organs, cfg),
+        halo: halo_of(&l.labels, liver, l.lesions.as_ref(), cfg),
     };
     let (q, clusters) = measure_regions(
         &l.spect,
@@ -580,6 +625,7 @@ fn measure_regions(
         kept,
         regions,
         contact,
+        halo,
     } = model;
     if contact.len() != labels.data().len() && !contact.is_empty() {
         return None;
@@ -605,6 +651,25 @@ fn measure_regions(
         }
         bands.sort_unstable();
     }
+    if let Some((organ, halo)) = halo
+        .as_ref()
+        .filter(|(_, h)| h.len() == labels.data().len())
+    {
+        let mut present = [false; HALO_SHELLS as usize];
+        for (l, &h) in split
+            .to_mut()
+            .data_mut()
+            .iter_mut()
+            .zip(halo)
+            .filter(|(l, &h)| h > 0 && **l == *organ)
+        {
+            *l = LESION_HALO_BASE + h - 1;
+            present[usize::from(h - 1)] = true;
+        }
+        for (shell, _) in (0..HALO_SHELLS).zip(present).filter(|(_, p)| *p) {
+            bands.push((*organ, LESION_HALO_BASE + shell));
+        }
+    }
     let mut split_kept = kept.to_vec();
     let mut split_regions = regions.to_vec();
     for &(_, band) in &bands {
@@ -629,10 +694,10 @@ fn measure_regions(
     for &r in regions {
         let i = index(r)?;
         let (mut m, mut b) = (split_masks[i].clone(), split_blurred[i].clone());
-        if let Some(j) = bands
+        for j in bands
             .iter()
-            .find(|(o, _)| *o == r)
-            .and_then(|&(_, b)| index(b))
+            .filter(|(o, _)| *o == r)
+            .filter_map(|&(_, b)| index(b))
         {
             add_into(&mut m, &split_masks[j]);
             add_into(&mut b, &split_blurred[j]);
@@ -649,7 +714,10 @@ fn measure_regions(
         cfg.psf_fwhm_mm,
         0.0,
     );
-    for &(organ, _) in &bands {
+    let mut banded: Vec<u8> = bands.iter().map(|&(o, _)| o).collect();
+    banded.sort_unstable();
+    banded.dedup();
+    for organ in banded {
         let core = split_q
             .iter()
             .find(|r| r.label == organ)
@@ -726,6 +794,29 @@ mod tests {
         Volume::new(grid, data).expect("labels")
     }
 
+    /// SPECT = Σ concentration × (truth region ⊗ PSF): the GTM's own forward model, for
+    /// `truth` labels (the ones in `concentrations` kept as they are, the rest of the body
+    /// split by CT number) on an identity alignment.
+    fn forward_spect(
+        truth: &Volume<u8>,
+        ct: &Volume<f32>,
+        spect_grid: Grid,
+        concentrations: &[(u8, f32)],
+        psf_fwhm_mm: f64,
+    ) -> Volume<f32> {
+        let regions: Vec<u8> = concentrations.iter().map(|&(r, _)| r).collect();
+        let body = body_regions(truth, ct, &regions).expect("regions");
+        let masks = fractional_masks(&body, &spect_grid, &RigidTransform::identity(), &regions, 3);
+        let blurred = blur_masks(&masks, psf_fwhm_mm);
+        let mut spect = Volume::filled(spect_grid, 0.0f32);
+        for (b, &(_, c)) in blurred.iter().zip(concentrations) {
+            for (s, v) in spect.data_mut().iter_mut().zip(b.data()) {
+                *s += c * v;
+            }
+        }
+        spect
+    }
+
     /// The kidney's GTM concentration (Bq/mL) measured with a kidney mask that reaches one voxel
     /// (2 mm) into a spleen of four times its concentration, with and without contact bands.
     fn kidney_concentration(band_mm: f64) -> f64 {
@@ -737,18 +828,13 @@ mod tests {
             contact_band_mm: band_mm,
             ..Default::default()
         };
-        // SPECT = Σ concentration × (truth region ⊗ PSF): the GTM's own forward model.
-        let regions = [KIDNEY, SPLEEN, SOFT_TISSUE];
-        let concentrations = [1000.0f32, 4000.0, 50.0];
-        let body = body_regions(&truth, &ct, &[KIDNEY, SPLEEN]).expect("regions");
-        let masks = fractional_masks(&body, &spect_grid, &id, &regions, 3);
-        let blurred = blur_masks(&masks, cfg.psf_fwhm_mm);
-        let mut spect = Volume::filled(spect_grid, 0.0f32);
-        for (b, c) in blurred.iter().zip(concentrations) {
-            for (s, v) in spect.data_mut().iter_mut().zip(b.data()) {
-                *s += c * v;
-            }
-        }
+        let spect = forward_spect(
+            &truth,
+            &ct,
+            spect_grid,
+            &[(KIDNEY, 1000.0), (SPLEEN, 4000.0), (SOFT_TISSUE, 50.0)],
+            cfg.psf_fwhm_mm,
+        );
         let predicted = labels(21);
         let organs = [KIDNEY, SPLEEN];
         let model = RegionModel {
@@ -760,6 +846,7 @@ mod tests {
             labels: predicted,
             kept: organs.to_vec(),
             regions: vec![KIDNEY, SPLEEN, SOFT_TISSUE, LOW_DENSITY],
+            halo: None,
         };
         let (q, _) = measure_regions(&spect, &ct, &model, &organs, &id, &cfg).expect("measured");
         let kidney = q.iter().find(|r| r.label == KIDNEY).expect("kidney");
@@ -775,5 +862,77 @@ mod tests {
         // from the 11 voxels away from the spleen: −0.6 % here.
         assert!(without > 1040.0, "without bands {without}");
         assert!((with - 1000.0).abs() < 15.0, "with a 4 mm band {with}");
+    }
+
+    const LIVER: u8 = 1;
+
+    /// A 60 mm liver cube (2 mm voxels) in soft tissue with a tumour of radius `r_mm` at its
+    /// centre labelled `lesion`.
+    fn liver_labels(r_mm: f64, lesion: u8) -> Volume<u8> {
+        let dims = [40, 40, 40];
+        let grid = Grid::axis_aligned(dims, [2.0; 3], [0.0; 3]).expect("grid");
+        let data = (0..40 * 40 * 40)
+            .map(|n| {
+                let p = [n % 40, (n / 40) % 40, n / 1600].map(|i| i as f64 * 2.0);
+                let r2: f64 = p.iter().map(|c| (c - 40.0).powi(2)).sum();
+                if !p.iter().all(|c| (10.0..70.0).contains(c)) {
+                    0
+                } else if r2 < r_mm * r_mm {
+                    lesion
+                } else {
+                    LIVER
+                }
+            })
+            .collect();
+        Volume::new(grid, data).expect("labels")
+    }
+
+    /// The liver's GTM concentration (Bq/mL) next to a tumour of 30 times its concentration
+    /// (radius 12 mm) whose lesion label holds only its inner 8 mm, with a halo of `halo_mm`.
+    fn liver_concentration_beside_a_trimmed_tumour(halo_mm: f64) -> f64 {
+        let truth = liver_labels(12.0, LIVER_LESION);
+        let ct = truth.map(|_| 55.0f32);
+        let spect_grid = Grid::axis_aligned([20, 20, 20], [4.0; 3], [1.0; 3]).expect("grid");
+        let id = RigidTransform::identity();
+        let cfg = crate::config::SiteConfig {
+            lesion_halo_mm: halo_mm,
+            ..Default::default()
+        };
+        let spect = forward_spect(
+            &truth,
+            &ct,
+            spect_grid,
+            &[
+                (LIVER, 1000.0),
+                (LIVER_LESION, 30_000.0),
+                (SOFT_TISSUE, 50.0),
+            ],
+            cfg.psf_fwhm_mm,
+        );
+        let predicted = liver_labels(8.0, LIVER_LESION);
+        let organs = [LIVER];
+        let lesion = LesionSplit {
+            count: 1,
+            volume_ml: 2.1,
+            organ_median: 1000.0,
+        };
+        let model = RegionModel {
+            contact: Vec::new(),
+            halo: halo_of(&predicted, Some(LIVER), Some(&lesion), &cfg),
+            labels: predicted,
+            kept: vec![LIVER, LIVER_LESION],
+            regions: vec![LIVER, LIVER_LESION, SOFT_TISSUE, LOW_DENSITY],
+        };
+        let (q, _) = measure_regions(&spect, &ct, &model, &organs, &id, &cfg).expect("measured");
+        let liver = q.iter().find(|r| r.label == LIVER).expect("liver");
+        liver.gtm_concentration_bq_per_ml().expect("solved")
+    }
+
+    #[test]
+    fn a_lesion_halo_keeps_a_missed_tumour_rim_out_of_the_livers_concentration() {
+        let without = liver_concentration_beside_a_trimmed_tumour(0.0);
+        let with = liver_concentration_beside_a_trimmed_tumour(15.0);
+        assert!(without > 1200.0, "without a halo {without}");
+        assert!((with - 1000.0).abs() < 25.0, "with a 15 mm halo {with}");
     }
 }

@@ -33,6 +33,11 @@ pub struct RegionModel {
     /// Per CT voxel, whether it lies in an organ's contact band (site setting
     /// `contact_band_mm`); empty when off. Applies to the voxels still holding their organ.
     pub contact: Vec<bool>,
+    /// An organ (label value) and, per CT voxel, the shell of that organ's halo around hot
+    /// lesions it lies in, 0 for none (site setting `lesion_halo_mm`;
+    /// `mrt_dosimetry::lesions::lesion_halo`); `None` when off or without lesions. Applies to
+    /// the voxels still holding the organ.
+    pub halo: Option<(u8, Vec<u8>)>,
 }
 
 /// One measurement of a [`RegionModel`]: each region's activity and residual clusters, in the
