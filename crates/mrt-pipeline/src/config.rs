@@ -70,7 +70,7 @@ pub struct SiteConfig {
     pub lesion_edge_fraction: f64,
     /// The liver's voxels within this distance (mm) of a hot lesion are fitted as a region of
     /// their own, and the liver's concentration comes from the rest of its mask: a tumour rim the
-    /// lesion's edge missed stays out of the parenchyma. 0 turns it off. Default 15.
+    /// lesion's edge missed stays out of the parenchyma. 0 turns it off, else 5-50. Default 15.
     pub lesion_halo_mm: f64,
     /// Segment each time point from the mean class probabilities of all registered time points'
     /// CTs (the same organs, seen several times), instead of from its own CT alone. Default true.
@@ -185,9 +185,9 @@ impl SiteConfig {
                 cfg.contact_band_mm
             )));
         }
-        if !(cfg.lesion_halo_mm >= 0.0 && cfg.lesion_halo_mm <= 50.0) {
+        if !(cfg.lesion_halo_mm == 0.0 || (5.0..=50.0).contains(&cfg.lesion_halo_mm)) {
             return Err(bad(format!(
-                "lesion_halo_mm {} outside 0-50 mm",
+                "lesion_halo_mm {} must be 0 (off) or 5-50 mm",
                 cfg.lesion_halo_mm
             )));
         }
@@ -252,5 +252,12 @@ mod tests {
         std::fs::write(&p, "uptake_mismatch_min_percent = 0.0\n").expect("write");
         let e = SiteConfig::load(&p).expect_err("zero share");
         assert!(e.to_string().contains("uptake_mismatch_min_percent"), "{e}");
+        for bad in ["2.0", "-1.0", "60.0"] {
+            std::fs::write(&p, format!("lesion_halo_mm = {bad}\n")).expect("write");
+            let e = SiteConfig::load(&p).expect_err("halo out of range");
+            assert!(e.to_string().contains("lesion_halo_mm"), "{e}");
+        }
+        std::fs::write(&p, "lesion_halo_mm = 0.0\n").expect("write");
+        assert_eq!(SiteConfig::load(&p).expect("off").lesion_halo_mm, 0.0);
     }
 }

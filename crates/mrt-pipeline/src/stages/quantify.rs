@@ -114,9 +114,12 @@ pub struct LiverLesions {
     /// Their activity (MBq), by the same method as the organs.
     #[serde(rename = "activity_MBq")]
     pub activity_mbq: Option<f64>,
-    /// The liver's voxels within `lesion_halo_mm` of them (mL, CT grid), fitted as a region of
-    /// their own: the liver's GTM activity is the rest of its mask's concentration times its
-    /// `volume_mL`. Absent when the setting is off.
+    /// The liver's voxels within `lesion_halo_mm` of them (mL, CT grid; outside the liver's
+    /// contact band), fitted as regions of their own: the liver's GTM activity is the
+    /// concentration of the rest of the liver's mask times the liver's `volume_mL` (a core the
+    /// halo left without a solvable positive concentration falls back to the whole mask's, with
+    /// a warning in the log). The lesions' own activity is their region's: a rim they missed
+    /// counts towards neither. Absent when the setting is off or no liver voxel lies in the halo.
     #[serde(rename = "halo_mL", default, skip_serializing_if = "Option::is_none")]
     pub halo_ml: Option<f64>,
 }
@@ -135,7 +138,8 @@ pub const EXCLUDED_BASE: u8 = 240;
 /// the whole halo as warm next to the parenchyma.
 pub const LESION_HALO_BASE: u8 = 250;
 
-/// Shells of the lesion halo.
+/// Shells of the lesion halo at most; fewer where a shell would be thinner than a SPECT voxel
+/// (the GTM cannot solve a region no SPECT voxel lies at least half inside).
 pub const HALO_SHELLS: u8 = 3;
 
 /// Region value of organ `i`'s contact band (index into [`ORGANS`]'s order of `organs`):
@@ -363,7 +367,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
         };
         let moved = boundary_search::apply(&mut labels, &boundaries, &organs);
         let contact = contact_of(&labels, &organ_values, cfg);
-        let halo = halo_of(&labels, liver, lesions.as_ref(), cfg);
+        let halo = halo_of(&labels, spect.grid(), liver, lesions.as_ref(), cfg);
         let mut model = RegionModel {
             labels,
             kept,
@@ -492,12 +496,15 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             .sum::<f64>()
             * ml
             / 1e6;
+        // The halo's voxels that were fitted as halo: still liver, outside the contact band.
         let halo_ml = halo.map(|(organ, h)| {
+            let in_band = |n: usize| contact.get(n).copied().unwrap_or(false);
             labels
                 .data()
                 .iter()
                 .zip(&h)
-                .filter(|(&l, &h)| h > 0 && l == organ)
+                .enumerate()
+                .filter(|&(n, (&l, &h))| h > 0 && l == organ && !in_band(n))
                 .count() as f64
                 * ct_voxel_ml
         });
@@ -548,20 +555,26 @@ fn contact_of(labels: &Volume<u8>, organs: &[u8], cfg: &crate::config::SiteConfi
     }
 }
 
-/// The liver's halo around its hot lesions (site setting `lesion_halo_mm`); `None` when off,
-/// without a liver or without lesions.
+/// The liver's halo around its hot lesions (site setting `lesion_halo_mm`), in as many shells
+/// (up to [`HALO_SHELLS`]) as are at least one SPECT voxel (`spect`'s largest spacing) thick;
+/// `None` when off, without a liver, without lesions or with no liver voxel near them.
 fn halo_of(
     labels: &Volume<u8>,
+    spect: &mrt_core::Grid,
     liver: Option<u8>,
     lesions: Option<&LesionSplit>,
     cfg: &crate::config::SiteConfig,
 ) -> Option<(u8, Vec<u8>)> {
     let liver = liver?;
     lesions?;
-    (cfg.lesion_halo_mm > 0.0).then(|| {
-        let halo = lesion_halo(labels, liver, LIVER_LESION, cfg.lesion_halo_mm, HALO_SHELLS);
-        (liver, halo)
-    })
+    if cfg.lesion_halo_mm <= 0.0 {
+        return None;
+    }
+    let [sx, sy, sz] = spect.spacing_mm;
+    let voxel_mm = sx.max(sy).max(sz).max(1e-6);
+    let shells = ((cfg.lesion_halo_mm / voxel_mm).floor() as u8).clamp(1, HALO_SHELLS);
+    let halo = lesion_halo(labels, liver, LIVER_LESION, cfg.lesion_halo_mm, shells);
+    halo.iter().any(|&h| h > 0).then_some((liver, halo))
 }
 
 /// A time point's first measurement, of its labels as the CT network drew them (before any
@@ -579,7 +592,7 @@ fn first_measurement(
         kept: l.kept.clone(),
         regions: l.regions.clone(),
         contact: contact_of(&l.labels, organs, cfg),
-        halo: halo_of(&l.labels, liver, l.lesions.as_ref(), cfg),
+        halo: halo_of(&l.labels, l.spect.grid(), liver, l.lesions.as_ref(), cfg),
     };
     let (q, clusters) = measure_regions(
         &l.spect,
@@ -611,7 +624,10 @@ fn first_measurement(
 /// (`model.contact`; `organs` the organ label values, in [`ORGANS`] order), each organ's
 /// band is fitted as a region of its own and the organ's GTM activity is the concentration of
 /// the rest of its mask times the whole mask's volume (VOI, recovery and residual stay of the
-/// whole mask). `None` when labels and CT grids differ.
+/// whole mask). The liver's lesion halo (`model.halo`) is fitted the same way, each shell a
+/// region of its own, and also left out of the liver's concentration. A rest of the mask
+/// without a solvable non-negative concentration keeps the whole mask's value (logged).
+/// `None` when labels and CT grids differ.
 fn measure_regions(
     spect: &Volume<f32>,
     ct: &Volume<f32>,
@@ -725,6 +741,13 @@ fn measure_regions(
             // A core the band's region took activity from (down to negative) keeps the whole
             // mask's value.
             .filter(|c| c.is_finite() && *c >= 0.0);
+        if core.is_none() {
+            tracing::warn!(
+                organ,
+                "the rest of the organ's mask beside its contact band or lesion halo has no \
+                 solvable non-negative concentration: the whole mask's is kept"
+            );
+        }
         if let (Some(c), Some(whole)) = (core, q.iter_mut().find(|r| r.label == organ)) {
             whole.gtm_mbq = Some(c * whole.volume_ml / 1e6);
         }
@@ -800,15 +823,15 @@ mod tests {
     fn forward_spect(
         truth: &Volume<u8>,
         ct: &Volume<f32>,
-        spect_grid: Grid,
+        spect_grid: &Grid,
         concentrations: &[(u8, f32)],
         psf_fwhm_mm: f64,
     ) -> Volume<f32> {
         let regions: Vec<u8> = concentrations.iter().map(|&(r, _)| r).collect();
         let body = body_regions(truth, ct, &regions).expect("regions");
-        let masks = fractional_masks(&body, &spect_grid, &RigidTransform::identity(), &regions, 3);
+        let masks = fractional_masks(&body, spect_grid, &RigidTransform::identity(), &regions, 3);
         let blurred = blur_masks(&masks, psf_fwhm_mm);
-        let mut spect = Volume::filled(spect_grid, 0.0f32);
+        let mut spect = Volume::filled(spect_grid.clone(), 0.0f32);
         for (b, &(_, c)) in blurred.iter().zip(concentrations) {
             for (s, v) in spect.data_mut().iter_mut().zip(b.data()) {
                 *s += c * v;
@@ -831,7 +854,7 @@ mod tests {
         let spect = forward_spect(
             &truth,
             &ct,
-            spect_grid,
+            &spect_grid,
             &[(KIDNEY, 1000.0), (SPLEEN, 4000.0), (SOFT_TISSUE, 50.0)],
             cfg.psf_fwhm_mm,
         );
@@ -901,7 +924,7 @@ mod tests {
         let spect = forward_spect(
             &truth,
             &ct,
-            spect_grid,
+            &spect_grid,
             &[
                 (LIVER, 1000.0),
                 (LIVER_LESION, 30_000.0),
@@ -918,7 +941,7 @@ mod tests {
         };
         let model = RegionModel {
             contact: Vec::new(),
-            halo: halo_of(&predicted, Some(LIVER), Some(&lesion), &cfg),
+            halo: halo_of(&predicted, &spect_grid, Some(LIVER), Some(&lesion), &cfg),
             labels: predicted,
             kept: vec![LIVER, LIVER_LESION],
             regions: vec![LIVER, LIVER_LESION, SOFT_TISSUE, LOW_DENSITY],
