@@ -65,6 +65,35 @@ pub fn contact_band(labels: &Volume<u8>, organs: &[u8], band_mm: f64) -> Vec<boo
     band
 }
 
+/// For every voxel of `labels`: whether it holds `organ` and lies within `band_mm` of a voxel
+/// that does not (centre to centre, the grid's spacing): the mask's outer shell, where a
+/// segmentation that is a voxel too wide or too narrow all round is wrong. All false when
+/// `band_mm` ≤ 0 or the organ is absent. The distance transform runs on the organ's bounding box,
+/// widened by the band.
+pub fn surface_band(labels: &Volume<u8>, organ: u8, band_mm: f64) -> Vec<bool> {
+    let data = labels.data();
+    let mut band = vec![false; data.len()];
+    if band_mm <= 0.0 {
+        return band;
+    }
+    let grid = labels.grid();
+    let spacing = [grid.spacing_mm[0], grid.spacing_mm[1], grid.spacing_mm[2]];
+    let Some(sub_box) = SubBox::around(data, grid.dims, spacing, band_mm, |l| l == organ) else {
+        return band;
+    };
+    let outside: Vec<bool> = (0..sub_box.len())
+        .map(|s| data[sub_box.grid_offset(s)] != organ)
+        .collect();
+    let d2 = squared_distance_mm2(&outside, sub_box.dims, spacing);
+    let limit = band_mm * band_mm;
+    for (s, (&out, &d)) in outside.iter().zip(&d2).enumerate() {
+        if !out && d <= limit {
+            band[sub_box.grid_offset(s)] = true;
+        }
+    }
+    band
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +145,21 @@ mod tests {
         assert!(!contact_band(&v, &[2], 6.0).iter().any(|&b| b));
         // Labels outside `organs` (4 here) are not neighbours.
         assert!(!contact_band(&v, &[2, 3], 6.0).iter().any(|&b| b));
+    }
+
+    #[test]
+    fn the_surface_band_is_the_masks_outer_shell_whatever_lies_outside() {
+        // Organ 2 is a 6-voxel cube (2 mm voxels) touching organ 4 on one face.
+        let v = two_blocks(0);
+        let count = |band: &[bool]| band.iter().filter(|&&b| b).count();
+        // 2 and 3 mm: the outer layer, 6³ − 4³ voxels, the face next to organ 4 included.
+        assert_eq!(count(&surface_band(&v, 2, 2.0)), 216 - 64);
+        assert_eq!(count(&surface_band(&v, 2, 3.0)), 216 - 64);
+        // 4 mm: two layers, all but the inner 2³.
+        assert_eq!(count(&surface_band(&v, 2, 4.0)), 216 - 8);
+        let band = surface_band(&v, 2, 2.0);
+        assert!(band.iter().zip(v.data()).all(|(&b, &l)| !b || l == 2));
+        assert_eq!(count(&surface_band(&v, 2, 0.0)), 0);
+        assert_eq!(count(&surface_band(&v, 3, 4.0)), 0);
     }
 }

@@ -97,6 +97,12 @@ pub struct SiteConfig {
     /// error of up to this depth then does not carry the neighbour's uptake into the organ.
     /// 0 turns it off. Default 3.
     pub contact_band_mm: f64,
+    /// Each kidney mask's voxels within this distance (mm) of tissue outside it are a GTM region
+    /// of their own, with the contact band, and the kidney's concentration is taken from the rest
+    /// of its mask (times the whole mask's volume): a mask a voxel too wide or too narrow all
+    /// round then changes the kidney's mass and activity together, and so not its dose.
+    /// 0 turns it off. Default 3.
+    pub kidney_surface_band_mm: f64,
     /// Where two organ masks touch, the SPECT is asked where their shared boundary lies: the
     /// boundary is moved along its normal by offsets up to this distance (mm, both ways, in
     /// steps of `boundary_step_mm`), the SPECT around the pair is fitted for each, and the offset
@@ -138,6 +144,7 @@ impl Default for SiteConfig {
             uptake_mismatch_min_percent: 5.0,
             exclude_uptake_mismatch: true,
             contact_band_mm: 3.0,
+            kidney_surface_band_mm: 3.0,
             boundary_search_mm: 15.0,
             boundary_step_mm: 3.0,
             boundary_min_gain_percent: 2.0,
@@ -183,6 +190,12 @@ impl SiteConfig {
             return Err(bad(format!(
                 "contact_band_mm {} outside 0-30 mm",
                 cfg.contact_band_mm
+            )));
+        }
+        if !(cfg.kidney_surface_band_mm >= 0.0 && cfg.kidney_surface_band_mm <= 15.0) {
+            return Err(bad(format!(
+                "kidney_surface_band_mm {} outside 0-15 mm",
+                cfg.kidney_surface_band_mm
             )));
         }
         if !(cfg.lesion_halo_mm == 0.0 || (5.0..=50.0).contains(&cfg.lesion_halo_mm)) {
@@ -259,5 +272,13 @@ mod tests {
         }
         std::fs::write(&p, "lesion_halo_mm = 0.0\n").expect("write");
         assert_eq!(SiteConfig::load(&p).expect("off").lesion_halo_mm, 0.0);
+        for bad in ["-1.0", "16.0"] {
+            std::fs::write(&p, format!("kidney_surface_band_mm = {bad}\n")).expect("write");
+            let e = SiteConfig::load(&p).expect_err("surface band out of range");
+            assert!(e.to_string().contains("kidney_surface_band_mm"), "{e}");
+        }
+        std::fs::write(&p, "kidney_surface_band_mm = 0.0\n").expect("write");
+        let off = SiteConfig::load(&p).expect("off");
+        assert_eq!(off.kidney_surface_band_mm, 0.0);
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mrt_core::Volume;
-use mrt_dosimetry::contact_band::contact_band;
+use mrt_dosimetry::contact_band::{contact_band, surface_band};
 use mrt_dosimetry::density::organ_mass;
 use mrt_dosimetry::lesions::{lesion_halo, split_hot_lesions, LesionOptions, LesionSplit};
 use mrt_dosimetry::mask_exclusion::split_mask;
@@ -62,9 +62,10 @@ pub struct OrganActivity {
     /// `residual` is of the mask before. Absent when nothing was taken out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub excluded: Option<ExcludedTissue>,
-    /// The part of the mask within `contact_band_mm` of another organ (mL, CT grid), fitted as
-    /// its own GTM region: the GTM activity is the rest of the mask's concentration times
-    /// `volume_mL`. Absent when the setting is off or the organ touches none.
+    /// The part of the mask within `contact_band_mm` of another organ and, for a kidney, within
+    /// `kidney_surface_band_mm` of anything outside it (mL, CT grid), fitted as its own GTM
+    /// region: the GTM activity is the rest of the mask's concentration times `volume_mL`.
+    /// Absent when both settings are off or the organ has no such voxel.
     #[serde(
         rename = "contact_band_mL",
         default,
@@ -332,7 +333,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
                         &l.alignment.spect_to_ct,
                         cfg,
                     );
-                    let first = first_measurement(&l, &organ_values, liver, cfg);
+                    let first = first_measurement(&l, &organs, liver, cfg);
                     Ok(Some((t.index, l.alignment, residuals, first)))
                 })
                 .collect::<Result<_, StageError>>()?;
@@ -366,7 +367,7 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
             }
         };
         let moved = boundary_search::apply(&mut labels, &boundaries, &organs);
-        let contact = contact_of(&labels, &organ_values, cfg);
+        let contact = contact_of(&labels, &organs, cfg);
         let halo = halo_of(&labels, spect.grid(), liver, lesions.as_ref(), cfg);
         let mut model = RegionModel {
             labels,
@@ -547,12 +548,30 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
 
 /// Per CT voxel of `labels`, whether it lies in an organ's contact band (site setting
 /// `contact_band_mm`; empty when off).
-fn contact_of(labels: &Volume<u8>, organs: &[u8], cfg: &crate::config::SiteConfig) -> Vec<bool> {
-    if cfg.contact_band_mm > 0.0 {
-        contact_band(labels, organs, cfg.contact_band_mm)
+fn contact_of(
+    labels: &Volume<u8>,
+    organs: &[(u8, &str)],
+    cfg: &crate::config::SiteConfig,
+) -> Vec<bool> {
+    let values: Vec<u8> = organs.iter().map(|(l, _)| *l).collect();
+    let mut band = if cfg.contact_band_mm > 0.0 {
+        contact_band(labels, &values, cfg.contact_band_mm)
     } else {
         Vec::new()
+    };
+    if cfg.kidney_surface_band_mm > 0.0 {
+        for (kidney, _) in organs.iter().filter(|(_, n)| n.starts_with("kidney")) {
+            let surface = surface_band(labels, *kidney, cfg.kidney_surface_band_mm);
+            if band.is_empty() {
+                band = surface;
+            } else {
+                for (b, s) in band.iter_mut().zip(surface) {
+                    *b |= s;
+                }
+            }
+        }
     }
+    band
 }
 
 /// The liver's halo around its hot lesions (site setting `lesion_halo_mm`), in as many shells
@@ -583,7 +602,7 @@ fn halo_of(
 /// point's own where no boundary moved. `None` when labels and CT grids differ.
 fn first_measurement(
     l: &Loaded,
-    organs: &[u8],
+    organ_names: &[(u8, &str)],
     liver: Option<u8>,
     cfg: &crate::config::SiteConfig,
 ) -> Option<(Vec<u8>, Measurement)> {
@@ -591,9 +610,11 @@ fn first_measurement(
         labels: l.labels.clone(),
         kept: l.kept.clone(),
         regions: l.regions.clone(),
-        contact: contact_of(&l.labels, organs, cfg),
+        contact: contact_of(&l.labels, organ_names, cfg),
         halo: halo_of(&l.labels, l.spect.grid(), liver, l.lesions.as_ref(), cfg),
     };
+    let organs: Vec<u8> = organ_names.iter().map(|(l, _)| *l).collect();
+    let organs = &organs[..];
     let (q, clusters) = measure_regions(
         &l.spect,
         &l.ct,
@@ -957,5 +978,89 @@ mod tests {
         let with = liver_concentration_beside_a_trimmed_tumour(15.0);
         assert!(without > 1200.0, "without a halo {without}");
         assert!((with - 1000.0).abs() < 25.0, "with a 15 mm halo {with}");
+    }
+
+    /// A kidney of radius 20 mm (2 mm voxels) in soft tissue.
+    fn kidney_sphere(r_mm: f64) -> Volume<u8> {
+        let dims = [40, 40, 40];
+        let grid = Grid::axis_aligned(dims, [2.0; 3], [0.0; 3]).expect("grid");
+        let data = (0..40 * 40 * 40)
+            .map(|n| {
+                let p = [n % 40, (n / 40) % 40, n / 1600].map(|i| i as f64 * 2.0);
+                let r2: f64 = p.iter().map(|c| (c - 40.0).powi(2)).sum();
+                if r2 < r_mm * r_mm {
+                    KIDNEY
+                } else {
+                    0
+                }
+            })
+            .collect();
+        Volume::new(grid, data).expect("labels")
+    }
+
+    /// The kidney's GTM activity per mL of its mask (Bq/mL) for a kidney of radius 20 mm at
+    /// 1000 Bq/mL in soft tissue at 50 Bq/mL, measured with a mask of radius `mask_mm`, with a
+    /// surface band of `band_mm`: what its dose follows, since the mass is the mask's.
+    fn kidney_activity_per_mask_ml(mask_mm: f64, band_mm: f64) -> f64 {
+        let truth = kidney_sphere(20.0);
+        let ct = truth.map(|_| 40.0f32);
+        let spect_grid = Grid::axis_aligned([20, 20, 20], [4.0; 3], [1.0; 3]).expect("grid");
+        let id = RigidTransform::identity();
+        let cfg = crate::config::SiteConfig {
+            kidney_surface_band_mm: band_mm,
+            ..Default::default()
+        };
+        let spect = forward_spect(
+            &truth,
+            &ct,
+            &spect_grid,
+            &[(KIDNEY, 1000.0), (SOFT_TISSUE, 50.0)],
+            cfg.psf_fwhm_mm,
+        );
+        let predicted = kidney_sphere(mask_mm);
+        let model = RegionModel {
+            contact: contact_of(&predicted, &[(KIDNEY, "kidney_left")], &cfg),
+            halo: None,
+            labels: predicted,
+            kept: vec![KIDNEY],
+            regions: vec![KIDNEY, SOFT_TISSUE, LOW_DENSITY],
+        };
+        let (q, _) = measure_regions(&spect, &ct, &model, &[KIDNEY], &id, &cfg).expect("measured");
+        let kidney = q.iter().find(|r| r.label == KIDNEY).expect("kidney");
+        kidney.gtm_mbq.expect("solved") * 1e6 / kidney.volume_ml
+    }
+
+    #[test]
+    fn a_kidney_surface_band_keeps_a_mask_too_wide_from_lowering_the_dose() {
+        // Without the band a mask of radius 21, 22 or 23 mm holds about the kidney's activity
+        // in more mL: 918, 868 and 775 Bq per mask mL here. With a 3 mm band the
+        // concentration comes from the mask's core, inside the kidney: 1013, 1007, 991.
+        for mask_mm in [21.0, 22.0, 23.0] {
+            let without = kidney_activity_per_mask_ml(mask_mm, 0.0);
+            let with = kidney_activity_per_mask_ml(mask_mm, 3.0);
+            assert!(
+                without < 930.0,
+                "radius {mask_mm} mm without the band {without}"
+            );
+            assert!(
+                (with - 1000.0).abs() < 20.0,
+                "radius {mask_mm} mm with the band {with}"
+            );
+        }
+        // A right mask stays right.
+        let exact = kidney_activity_per_mask_ml(20.0, 3.0);
+        assert!(
+            (exact - 1000.0).abs() < 1.0,
+            "the true mask with the band {exact}"
+        );
+        // A mask too narrow leaves kidney outside, which the band takes up: half a voxel too
+        // narrow, the band halves the error (970 against 1075); 3 mm too narrow, it
+        // overshoots (813 against 1249), as docs/site-config.md says.
+        let narrow_without = kidney_activity_per_mask_ml(19.0, 0.0);
+        let narrow_with = kidney_activity_per_mask_ml(19.0, 3.0);
+        assert!(
+            (narrow_with - 1000.0).abs() < (narrow_without - 1000.0).abs() / 2.0,
+            "radius 19 mm: {narrow_with} with, {narrow_without} without the band"
+        );
     }
 }
