@@ -8,7 +8,9 @@
 //! stage therefore fits the band of each organ's mask within a few millimetres of another organ
 //! as a GTM region of its own and takes the organ's concentration from the rest of the mask (a
 //! core-VOI concentration, as in small-VOI kidney dosimetry), times the whole mask's volume.
-//! Pure computation on the CT label grid.
+//! [`mark_surface_band`] gives the same treatment to a mask's whole outer shell, whatever lies
+//! outside it (the quantify stage's kidneys): a mask a voxel too wide all round then changes the
+//! organ's activity and mass together. Pure computation on the CT label grid.
 
 use mrt_core::distance::squared_distance_mm2;
 use mrt_core::morphology::SubBox;
@@ -65,21 +67,21 @@ pub fn contact_band(labels: &Volume<u8>, organs: &[u8], band_mm: f64) -> Vec<boo
     band
 }
 
-/// For every voxel of `labels`: whether it holds `organ` and lies within `band_mm` of a voxel
-/// that does not (centre to centre, the grid's spacing): the mask's outer shell, where a
-/// segmentation that is a voxel too wide or too narrow all round is wrong. All false when
-/// `band_mm` ≤ 0 or the organ is absent. The distance transform runs on the organ's bounding box,
-/// widened by the band.
-pub fn surface_band(labels: &Volume<u8>, organ: u8, band_mm: f64) -> Vec<bool> {
+/// Sets `band` (one flag per voxel of `labels`) for every voxel that holds `organ` and lies
+/// within `band_mm` of a voxel that does not (centre to centre, the grid's spacing): the mask's
+/// outer shell, where a segmentation a voxel too wide or too narrow all round is wrong. Leaves
+/// `band` as it is when `band_mm` ≤ 0, the organ is absent or the lengths differ. Voxels beyond
+/// the grid's edge do not count as outside. The distance transform runs on the organ's bounding
+/// box, widened by the band.
+pub fn mark_surface_band(labels: &Volume<u8>, organ: u8, band_mm: f64, band: &mut [bool]) {
     let data = labels.data();
-    let mut band = vec![false; data.len()];
-    if band_mm <= 0.0 {
-        return band;
+    if band_mm <= 0.0 || band.len() != data.len() {
+        return;
     }
     let grid = labels.grid();
     let spacing = [grid.spacing_mm[0], grid.spacing_mm[1], grid.spacing_mm[2]];
     let Some(sub_box) = SubBox::around(data, grid.dims, spacing, band_mm, |l| l == organ) else {
-        return band;
+        return;
     };
     let outside: Vec<bool> = (0..sub_box.len())
         .map(|s| data[sub_box.grid_offset(s)] != organ)
@@ -91,7 +93,6 @@ pub fn surface_band(labels: &Volume<u8>, organ: u8, band_mm: f64) -> Vec<bool> {
             band[sub_box.grid_offset(s)] = true;
         }
     }
-    band
 }
 
 #[cfg(test)]
@@ -145,6 +146,12 @@ mod tests {
         assert!(!contact_band(&v, &[2], 6.0).iter().any(|&b| b));
         // Labels outside `organs` (4 here) are not neighbours.
         assert!(!contact_band(&v, &[2, 3], 6.0).iter().any(|&b| b));
+    }
+
+    fn surface_band(labels: &Volume<u8>, organ: u8, band_mm: f64) -> Vec<bool> {
+        let mut band = vec![false; labels.data().len()];
+        mark_surface_band(labels, organ, band_mm, &mut band);
+        band
     }
 
     #[test]

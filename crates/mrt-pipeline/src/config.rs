@@ -99,9 +99,9 @@ pub struct SiteConfig {
     pub contact_band_mm: f64,
     /// Each kidney mask's voxels within this distance (mm) of tissue outside it are a GTM region
     /// of their own, with the contact band, and the kidney's concentration is taken from the rest
-    /// of its mask (times the whole mask's volume): a mask a voxel too wide or too narrow all
-    /// round then changes the kidney's mass and activity together, and so not its dose.
-    /// 0 turns it off. Default 3.
+    /// of its mask (times the whole mask's volume): a mask a voxel too wide all round then
+    /// changes the kidney's mass and activity together, and so its dose little (a mask too
+    /// narrow, only in part). 0 turns it off, else up to 15. Default 3.
     pub kidney_surface_band_mm: f64,
     /// Where two organ masks touch, the SPECT is asked where their shared boundary lies: the
     /// boundary is moved along its normal by offsets up to this distance (mm, both ways, in

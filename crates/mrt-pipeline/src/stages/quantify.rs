@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mrt_core::Volume;
-use mrt_dosimetry::contact_band::{contact_band, surface_band};
+use mrt_dosimetry::contact_band::{contact_band, mark_surface_band};
 use mrt_dosimetry::density::organ_mass;
 use mrt_dosimetry::lesions::{lesion_halo, split_hot_lesions, LesionOptions, LesionSplit};
 use mrt_dosimetry::mask_exclusion::split_mask;
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::boundary_search::{self, BoundarySearch};
 use super::ingest::{StudyManifest, TimepointEntry};
 use super::segment::SegmentationArtifact;
-use super::uptake_exclusion::{exclude_foreign_tissue, Measurement, RegionModel};
+use super::uptake_exclusion::{exclude_foreign_tissue, is_kidney, Measurement, RegionModel};
 use super::{io_err, read_json, write_json, Stage, StageContext, StageError};
 use crate::config::QuantMethod;
 
@@ -144,7 +144,8 @@ pub const LESION_HALO_BASE: u8 = 250;
 pub const HALO_SHELLS: u8 = 3;
 
 /// Region value of organ `i`'s contact band (index into [`ORGANS`]'s order of `organs`):
-/// `CONTACT_BAND_BASE + i`, its own GTM region (site setting `contact_band_mm`).
+/// `CONTACT_BAND_BASE + i`, its own GTM region (site settings `contact_band_mm` and, for a
+/// kidney, `kidney_surface_band_mm`).
 pub const CONTACT_BAND_BASE: u8 = 230;
 
 /// An organ's mass from the CT.
@@ -547,7 +548,9 @@ pub fn run(ctx: &StageContext, work: &Path, out: &Path) -> Result<QuantArtifact,
 }
 
 /// Per CT voxel of `labels`, whether it lies in an organ's contact band (site setting
-/// `contact_band_mm`; empty when off).
+/// `contact_band_mm`) or in a kidney's surface band (`kidney_surface_band_mm`); empty when both
+/// are off. Drawn on the labels before the uptake exclusion: a kidney's edge facing tissue the
+/// exclusion takes out later has no band.
 fn contact_of(
     labels: &Volume<u8>,
     organs: &[(u8, &str)],
@@ -560,15 +563,11 @@ fn contact_of(
         Vec::new()
     };
     if cfg.kidney_surface_band_mm > 0.0 {
-        for (kidney, _) in organs.iter().filter(|(_, n)| n.starts_with("kidney")) {
-            let surface = surface_band(labels, *kidney, cfg.kidney_surface_band_mm);
-            if band.is_empty() {
-                band = surface;
-            } else {
-                for (b, s) in band.iter_mut().zip(surface) {
-                    *b |= s;
-                }
-            }
+        if band.is_empty() {
+            band = vec![false; labels.data().len()];
+        }
+        for (kidney, _) in organs.iter().filter(|(_, n)| is_kidney(n)) {
+            mark_surface_band(labels, *kidney, cfg.kidney_surface_band_mm, &mut band);
         }
     }
     band
@@ -602,7 +601,7 @@ fn halo_of(
 /// point's own where no boundary moved. `None` when labels and CT grids differ.
 fn first_measurement(
     l: &Loaded,
-    organ_names: &[(u8, &str)],
+    named: &[(u8, &str)],
     liver: Option<u8>,
     cfg: &crate::config::SiteConfig,
 ) -> Option<(Vec<u8>, Measurement)> {
@@ -610,16 +609,15 @@ fn first_measurement(
         labels: l.labels.clone(),
         kept: l.kept.clone(),
         regions: l.regions.clone(),
-        contact: contact_of(&l.labels, organ_names, cfg),
+        contact: contact_of(&l.labels, named, cfg),
         halo: halo_of(&l.labels, l.spect.grid(), liver, l.lesions.as_ref(), cfg),
     };
-    let organs: Vec<u8> = organ_names.iter().map(|(l, _)| *l).collect();
-    let organs = &organs[..];
+    let organs: Vec<u8> = named.iter().map(|&(label, _)| label).collect();
     let (q, clusters) = measure_regions(
         &l.spect,
         &l.ct,
         &model,
-        organs,
+        &organs,
         &l.alignment.spect_to_ct,
         cfg,
     )?;
@@ -980,7 +978,7 @@ mod tests {
         assert!((with - 1000.0).abs() < 25.0, "with a 15 mm halo {with}");
     }
 
-    /// A kidney of radius 20 mm (2 mm voxels) in soft tissue.
+    /// A kidney sphere of radius `r_mm` (2 mm voxels) in soft tissue.
     fn kidney_sphere(r_mm: f64) -> Volume<u8> {
         let dims = [40, 40, 40];
         let grid = Grid::axis_aligned(dims, [2.0; 3], [0.0; 3]).expect("grid");

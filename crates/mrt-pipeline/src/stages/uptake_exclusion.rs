@@ -31,7 +31,8 @@ pub struct RegionModel {
     /// The GTM's regions in order, the two body regions last.
     pub regions: Vec<u8>,
     /// Per CT voxel, whether it lies in an organ's contact band (site setting
-    /// `contact_band_mm`); empty when off. Applies to the voxels still holding their organ.
+    /// `contact_band_mm`) or a kidney's surface band (`kidney_surface_band_mm`); empty when
+    /// both are off. Applies to the voxels still holding their organ.
     pub contact: Vec<bool>,
     /// An organ (label value) and, per CT voxel, the shell of that organ's halo around hot
     /// lesions it lies in, 0 for none (site setting `lesion_halo_mm`;
@@ -139,6 +140,11 @@ pub fn exclude_foreign_tissue(
         *measured = refit;
     }
     Ok(excluded)
+}
+
+/// Whether the organ named `name` is a kidney.
+pub fn is_kidney(name: &str) -> bool {
+    other_kidney(name).is_some()
 }
 
 /// The kidney on the other side, whose concentration a split kidney mask must match.
