@@ -8,6 +8,11 @@ give a histogram density L_c (bins of `bin_hu` over the card's clip window, +0.5
 with sigma one bin, mirrored at the ends, a uniform density where fewer than `min_voxels` are sure). In the
 band within `band_voxels` (city-block) of any organ's argmax boundary, p_c becomes p_c * L_c(HU)^beta,
 renormalised over the classes; elsewhere the probabilities are unchanged. Run on the padded model grid.
+
+If the block has `organ_contact` (crates/mrt-segment/src/organ_contact.rs), a second stage follows: where two
+organ masks lie within its `band_voxels` of each other, the organ classes (never background) are re-weighted
+against each other by a histogram likelihood of the CT number averaged over the organ voxels around each voxel
+(Gaussian weights of `smoothing_sigma_voxels`), the organs' total probability kept.
 """
 import numpy as np
 from scipy import ndimage
@@ -48,4 +53,50 @@ def refine_with_intensity(prob, x, card):
         dens = _density(hu[sure], lo, n_bins, bin_hu) if sure.sum() >= min_voxels else np.full(n_bins, 1.0 / (n_bins * bin_hu))
         out[c][zone] = prob[c][zone] * (dens[idx[zone]] ** beta).astype(np.float32)
     out[:, zone] /= out[:, zone].sum(0, keepdims=True)
+    if s.get("organ_contact"):
+        out = refine_organ_contacts(out, hu, s["organ_contact"], lo, hi)
+    return out
+
+
+def _blur(a, sigma):
+    """Gaussian of sigma voxels truncated at 4 sigma (at least one tap), edge values repeating, as mrt_core::filter."""
+    r = max(1, int(np.ceil(4.0 * sigma)))
+    t = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    t /= t.sum()
+    for ax in range(3):
+        a = ndimage.convolve1d(a, t, axis=ax, mode="nearest")
+    return a
+
+
+def refine_organ_contacts(prob, hu, s, lo, hi):
+    """The second stage on refined probabilities `prob` [C, D, H, W] and the CT numbers `hu` of that grid."""
+    sigma, band, beta = float(s["smoothing_sigma_voxels"]), int(s["band_voxels"]), float(s["beta"])
+    conf, erosion, bin_hu, min_voxels = float(s["confidence"]), int(s["erosion_voxels"]), float(s["bin_hu"]), int(s["min_voxels"])
+    lab = prob.argmax(0)
+    present = [c for c in range(1, prob.shape[0]) if (lab == c).any()]
+    if len(present) < 2:
+        return prob
+    near_count = np.zeros(lab.shape, np.int32)
+    for c in present:
+        near_count += ndimage.distance_transform_cdt(lab != c, metric="taxicab") <= band
+    zone = (lab > 0) & (near_count >= 2)
+    if not zone.any():
+        return prob
+    if sigma > 0:
+        organ = (lab > 0).astype(np.float64)
+        num, w = _blur(hu.astype(np.float64) * organ, sigma), _blur(organ, sigma)
+        hs = np.where(w > 1e-6, num / np.maximum(w, 1e-6), hu).astype(np.float32)
+    else:
+        hs = hu
+    n_bins = int(np.ceil((hi - lo) / bin_hu))
+    idx = np.clip(((hs - lo) // bin_hu).astype(np.int64), 0, n_bins - 1)
+    out = prob.copy()
+    mass = prob[1:, zone].sum(0)
+    for c in range(1, prob.shape[0]):
+        inside = ndimage.binary_erosion(lab == c, iterations=erosion) if erosion > 0 else lab == c
+        sure = (prob[c] > conf) & inside
+        dens = _density(hs[sure], lo, n_bins, bin_hu) if sure.sum() >= min_voxels else np.full(n_bins, 1.0 / (n_bins * bin_hu))
+        out[c][zone] = prob[c][zone] * (dens[idx[zone]] ** beta).astype(np.float32)
+    total = out[1:, zone].sum(0)
+    out[1:, zone] *= np.where(total > 0, mass / np.maximum(total, 1e-30), 1.0)[None]
     return out

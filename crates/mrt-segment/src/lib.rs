@@ -3,9 +3,10 @@
 //!
 //! Steps: check the card against the ONNX file (SHA-256, input/output names and channels), check
 //! the CT is in HU, resample it to the model's axis-aligned LPS frame, slide Gaussian-weighted
-//! windows, refine the probabilities near organ boundaries with the CT's own intensities (when the
-//! card asks for it), map probabilities back onto the CT's own grid, keep each organ's largest component,
-//! fill holes, check kidney sides, flag implausible volumes.
+//! windows, refine the probabilities near organ boundaries with the CT's own intensities and, where
+//! two organs touch, with the CT numbers averaged over the organs (when the card asks for it), map
+//! probabilities back onto the CT's own grid, keep each organ's largest component, fill holes,
+//! check kidney sides, flag implausible volumes.
 //!
 //! This is the only crate that depends on `ort`. It does no file I/O besides reading the model
 //! and loading the runtime library; no async.
@@ -14,6 +15,7 @@ pub mod canonical;
 pub mod card;
 pub mod error;
 pub mod fusion;
+pub mod organ_contact;
 pub mod postprocess;
 pub mod refine;
 pub mod segmenter;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use mrt_core::distance::city_block_distance;
 
 use crate::card::CardIntensity;
+use crate::organ_contact::OrganContactRefinement;
 
 /// The card's `intensity_refinement` block.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -32,6 +33,9 @@ pub struct IntensityRefinement {
     pub bin_hu: f32,
     /// A class with fewer sure voxels gets a uniform density (no opinion).
     pub min_voxels: usize,
+    /// The second stage, between touching organs (`organ_contact.rs`); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organ_contact: Option<OrganContactRefinement>,
 }
 
 impl IntensityRefinement {
@@ -49,7 +53,9 @@ impl IntensityRefinement {
         if self.band_voxels == 0 {
             return Some("band_voxels must be at least 1".into());
         }
-        None
+        self.organ_contact
+            .as_ref()
+            .and_then(OrganContactRefinement::problem)
     }
 }
 
@@ -99,6 +105,65 @@ fn bin_of(hu: f32, lo: f32, bins: usize, bin_hu: f32) -> usize {
     }
 }
 
+/// Histogram bins over the card's clip window.
+pub(crate) struct Bins {
+    lo: f32,
+    count: usize,
+    bin_hu: f32,
+}
+
+impl Bins {
+    /// Bins of `bin_hu` over `intensity.clip_hu`.
+    pub(crate) fn new(intensity: &CardIntensity, bin_hu: f32) -> Self {
+        let lo = intensity.clip_hu[0];
+        let count = ((intensity.clip_hu[1] - lo) / bin_hu).ceil().max(1.0) as usize;
+        Self { lo, count, bin_hu }
+    }
+
+    /// The bin of a CT number.
+    pub(crate) fn of(&self, hu: f32) -> usize {
+        bin_of(hu, self.lo, self.count, self.bin_hu)
+    }
+
+    /// The density of `values` per HU, or a uniform one (no opinion) when fewer than
+    /// `min_voxels` are given.
+    pub(crate) fn density_or_uniform(&self, values: Vec<f32>, min_voxels: usize) -> Vec<f64> {
+        if values.len() >= min_voxels {
+            density(values.into_iter(), self.lo, self.count, self.bin_hu)
+        } else {
+            vec![1.0 / (self.count as f64 * self.bin_hu as f64); self.count]
+        }
+    }
+}
+
+/// The voxel count of `dims` (checking that `probs` and `input` cover it) and the argmax labels.
+pub(crate) fn checked_labels(
+    probs: &[f32],
+    input: &[f32],
+    dims: [usize; 3],
+    channels: usize,
+) -> (usize, Vec<u8>) {
+    let n = dims.iter().product::<usize>();
+    assert_eq!(probs.len(), n * channels, "probabilities cover the grid");
+    assert_eq!(input.len(), n, "input covers the grid");
+    (n, argmax_labels(probs, n, channels))
+}
+
+/// The argmax class of every voxel of `probs` (channel-major `[C][n]`; ties go to the lower class).
+fn argmax_labels(probs: &[f32], n: usize, channels: usize) -> Vec<u8> {
+    (0..n)
+        .map(|v| {
+            let mut best = (0u8, probs[v]);
+            for c in 1..channels {
+                if probs[c * n + v] > best.1 {
+                    best = (c as u8, probs[c * n + v]);
+                }
+            }
+            best.0
+        })
+        .collect()
+}
+
 /// Refines `probs` (channel-major `[C][voxels]`, channel 0 background) in place with the CT
 /// numbers of `input` (the normalised network input on the same grid, `dims`).
 pub fn refine_with_intensity(
@@ -109,20 +174,7 @@ pub fn refine_with_intensity(
     intensity: &CardIntensity,
     settings: &IntensityRefinement,
 ) {
-    let n = dims.iter().product::<usize>();
-    assert_eq!(probs.len(), n * channels, "probabilities cover the grid");
-    assert_eq!(input.len(), n, "input covers the grid");
-    let labels: Vec<u8> = (0..n)
-        .map(|v| {
-            let mut best = (0u8, probs[v]);
-            for c in 1..channels {
-                if probs[c * n + v] > best.1 {
-                    best = (c as u8, probs[c * n + v]);
-                }
-            }
-            best.0
-        })
-        .collect();
+    let (n, labels) = checked_labels(probs, input, dims, channels);
     let band = settings.band_voxels.min(65534) as u16;
     let mut zone = vec![false; n];
     let mut eroded_once: Vec<Vec<bool>> = vec![Vec::new(); channels];
@@ -146,15 +198,11 @@ pub fn refine_with_intensity(
     }
     let context = settings.context_voxels.min(65534) as u16;
     let near = city_block_distance(|v| labels[v] > 0, dims, false);
-    let lo = intensity.clip_hu[0];
-    let bins = ((intensity.clip_hu[1] - lo) / settings.bin_hu)
-        .ceil()
-        .max(1.0) as usize;
+    let bins = Bins::new(intensity, settings.bin_hu);
     let hu: Vec<f32> = input
         .iter()
         .map(|&x| x * intensity.divide + intensity.subtract)
         .collect();
-    let uniform = vec![1.0 / (bins as f64 * settings.bin_hu as f64); bins];
     let densities: Vec<Vec<f64>> = (0..channels)
         .map(|c| {
             let p = &probs[c * n..(c + 1) * n];
@@ -164,15 +212,11 @@ pub fn refine_with_intensity(
                     && (c == 0 || eroded_once[c].get(v).copied().unwrap_or(false))
             };
             let values: Vec<f32> = (0..n).filter(|&v| sure(v)).map(|v| hu[v]).collect();
-            if values.len() >= settings.min_voxels {
-                density(values.into_iter(), lo, bins, settings.bin_hu)
-            } else {
-                uniform.clone()
-            }
+            bins.density_or_uniform(values, settings.min_voxels)
         })
         .collect();
     for v in (0..n).filter(|&v| zone[v]) {
-        let b = bin_of(hu[v], lo, bins, settings.bin_hu);
+        let b = bins.of(hu[v]);
         let mut sum = 0.0f32;
         for (c, dens) in densities.iter().enumerate() {
             let q = probs[c * n + v] * dens[b].powf(settings.beta) as f32;
@@ -199,6 +243,7 @@ mod tests {
             context_voxels: 5,
             bin_hu: 10.0,
             min_voxels: 50,
+            organ_contact: None,
         }
     }
 

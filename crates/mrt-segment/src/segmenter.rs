@@ -17,6 +17,7 @@ use crate::canonical::{check_hu, model_grid, model_input};
 use crate::card::ModelBundle;
 use crate::error::SegmentError;
 use crate::fusion::Probabilities;
+use crate::organ_contact::refine_organ_contacts;
 use crate::postprocess::{clean_up, labels_on_grid, OrganSummary};
 use crate::refine::refine_with_intensity;
 use crate::window::{sliding_window, Plan};
@@ -255,6 +256,16 @@ impl Segmenter {
                 &card.intensity,
                 settings,
             );
+            if let Some(contact) = &settings.organ_contact {
+                refine_organ_contacts(
+                    &mut probs,
+                    &input,
+                    grid.dims,
+                    channels,
+                    &card.intensity,
+                    contact,
+                );
+            }
         }
         let t2 = Instant::now();
         Ok(Inferred {
