@@ -31,7 +31,7 @@ use mrt_core::filter::{gaussian_blur, Edge, FWHM_PER_SIGMA};
 use mrt_core::{Grid, Volume};
 
 use crate::card::CardIntensity;
-use crate::refine::{checked_labels, Bins};
+use crate::refine::{checked_labels, ct_numbers, Bins};
 
 /// The card's `intensity_refinement.organ_contact` block.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -138,14 +138,13 @@ pub fn refine_organ_contacts(
     let bins = Bins::new(intensity, settings.bin_hu);
     let densities: Vec<Vec<f64>> = (0..channels)
         .map(|c| {
+            // Empty for the background and for organs absent from the labels: no opinion.
+            let inside = &sure_inside[c];
             let p = &probs[c * n..(c + 1) * n];
-            let values: Vec<f32> = match sure_inside.get(c) {
-                Some(inside) if c > 0 && !inside.is_empty() => (0..n)
-                    .filter(|&v| p[v] > settings.confidence && inside[v])
-                    .map(|v| smoothed[v])
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let values: Vec<f32> = (0..n)
+                .filter(|&v| !inside.is_empty() && p[v] > settings.confidence && inside[v])
+                .map(|v| smoothed[v])
+                .collect();
             bins.density_or_uniform(values, settings.min_voxels)
         })
         .collect();
@@ -177,10 +176,7 @@ fn smoothed_organ_hu(
     intensity: &CardIntensity,
     sigma_voxels: f64,
 ) -> Vec<f32> {
-    let hu: Vec<f32> = input
-        .iter()
-        .map(|&x| x * intensity.divide + intensity.subtract)
-        .collect();
+    let hu = ct_numbers(input, intensity);
     if sigma_voxels <= 0.0 {
         return hu;
     }

@@ -136,6 +136,14 @@ impl Bins {
     }
 }
 
+/// The CT numbers (HU) of the normalised network input `input`: `x · divide + subtract`.
+pub(crate) fn ct_numbers(input: &[f32], intensity: &CardIntensity) -> Vec<f32> {
+    input
+        .iter()
+        .map(|&x| x * intensity.divide + intensity.subtract)
+        .collect()
+}
+
 /// The voxel count of `dims` (checking that `probs` and `input` cover it) and the argmax labels.
 pub(crate) fn checked_labels(
     probs: &[f32],
@@ -199,10 +207,7 @@ pub fn refine_with_intensity(
     let context = settings.context_voxels.min(65534) as u16;
     let near = city_block_distance(|v| labels[v] > 0, dims, false);
     let bins = Bins::new(intensity, settings.bin_hu);
-    let hu: Vec<f32> = input
-        .iter()
-        .map(|&x| x * intensity.divide + intensity.subtract)
-        .collect();
+    let hu = ct_numbers(input, intensity);
     let densities: Vec<Vec<f64>> = (0..channels)
         .map(|c| {
             let p = &probs[c * n..(c + 1) * n];
