@@ -5,7 +5,8 @@
 //! the CT is in HU, resample it to the model's axis-aligned LPS frame, slide Gaussian-weighted
 //! windows, refine the probabilities near organ boundaries with the CT's own intensities and, where
 //! two organs touch, with the CT numbers averaged over the organs (when the card asks for it), map
-//! probabilities back onto the CT's own grid, keep each organ's largest component, fill holes,
+//! probabilities back onto the CT's own grid, keep one piece per organ (the largest, or for kidneys
+//! and spleen the largest that is not fat-like), fill holes,
 //! check kidney sides, flag implausible volumes.
 //!
 //! This is the only crate that depends on `ort`. It does no file I/O besides reading the model
@@ -16,6 +17,7 @@ pub mod card;
 pub mod error;
 pub mod fusion;
 pub mod organ_contact;
+pub mod parenchyma;
 pub mod postprocess;
 pub mod refine;
 pub mod segmenter;

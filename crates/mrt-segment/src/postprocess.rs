@@ -1,12 +1,15 @@
-//! From model-grid probabilities to labels on the CT's own grid, then clean-up: the largest
-//! connected component per organ, enclosed holes filled, the left/right kidney check by patient
+//! From model-grid probabilities to labels on the CT's own grid, then clean-up: one connected
+//! piece per organ (the largest; for kidneys and spleen the largest that is not fat-like, see
+//! [`crate::parenchyma`]), enclosed holes filled, the left/right kidney check by patient
 //! side, and per-organ volume plausibility flags.
 
-use mrt_core::morphology::{bounding_box, fill_holes, keep_largest_component};
+use mrt_core::morphology::{bounding_box, fill_holes};
 use mrt_core::resample::sample_linear_each;
 use mrt_core::{Grid, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
+
+use crate::parenchyma::{keep_parenchyma_piece, parenchyma_floor_hu, CtLookup};
 
 /// Labels on `target` (the CT grid): per voxel the channel with the highest probability, the
 /// probabilities interpolated trilinearly from the model grid.
@@ -83,11 +86,18 @@ fn bbox(v: &Volume<u8>, label: u8) -> Option<([usize; 3], [usize; 3])> {
     })
 }
 
-/// Keeps each organ's largest component and fills its enclosed holes (within its bounding box,
-/// so large CTs stay fast), then checks kidney sides and volumes.
-pub fn clean_up(labels: &mut Volume<u8>, names: &[String]) -> (Vec<OrganSummary>, Vec<String>) {
+/// Keeps one piece of each organ (the largest, or the largest whose median CT number in
+/// `ct_hu_model_grid` is not fat-like, see [`crate::parenchyma`]) and fills its enclosed holes
+/// (within its bounding box, so large CTs stay fast), then checks kidney sides and volumes.
+pub fn clean_up(
+    labels: &mut Volume<u8>,
+    names: &[String],
+    ct_hu_model_grid: &Volume<f32>,
+) -> (Vec<OrganSummary>, Vec<String>) {
     let mut notes = Vec::new();
     let dims = labels.grid().dims;
+    let lookup = CtLookup::new(ct_hu_model_grid, labels.grid());
+    let voxel_ml = labels.grid().voxel_volume_mm3() / 1000.0;
     let [nx, ny, _] = dims;
     let mut summaries = Vec::new();
     for (c, name) in names.iter().enumerate().skip(1) {
@@ -106,7 +116,23 @@ pub fn clean_up(labels: &mut Volume<u8>, names: &[String]) -> (Vec<OrganSummary>
                     }
                 }
             }
-            removed = keep_largest_component(&mut mask, sub);
+            let box_index = |m: usize| {
+                [
+                    lo[0] + m % sub[0],
+                    lo[1] + (m / sub[0]) % sub[1],
+                    lo[2] + m / (sub[0] * sub[1]),
+                ]
+            };
+            let kept = keep_parenchyma_piece(
+                &mut mask,
+                sub,
+                parenchyma_floor_hu(name),
+                |m| lookup.at(box_index(m)),
+                name,
+                voxel_ml,
+            );
+            removed = kept.removed;
+            notes.extend(kept.note);
             let before = mask.clone();
             fill_holes(&mut mask, sub);
             let data = labels.data_mut();
@@ -135,7 +161,6 @@ pub fn clean_up(labels: &mut Volume<u8>, names: &[String]) -> (Vec<OrganSummary>
         });
     }
     check_kidney_sides(labels, names, &mut notes);
-    let voxel_ml = labels.grid().voxel_volume_mm3() / 1000.0;
     let mut counts = vec![0usize; names.len()];
     for &l in labels.data() {
         if (l as usize) < counts.len() {

@@ -19,7 +19,7 @@ use crate::error::SegmentError;
 use crate::fusion::Probabilities;
 use crate::organ_contact::refine_organ_contacts;
 use crate::postprocess::{clean_up, labels_on_grid, OrganSummary};
-use crate::refine::refine_with_intensity;
+use crate::refine::{ct_numbers, refine_with_intensity};
 use crate::window::{sliding_window, Plan};
 
 /// Where to run the model.
@@ -80,6 +80,9 @@ pub struct Segmenter {
 pub struct Inferred {
     /// Softmax probabilities on the model grid.
     pub probabilities: Probabilities,
+    /// The CT numbers the network saw (HU, clipped to the card's window) on the model grid, for
+    /// the clean-up's choice of organ pieces.
+    pub ct_hu: Volume<f32>,
     /// HU check warnings.
     pub notes: Vec<String>,
     /// Seconds: canonicalise, infer.
@@ -268,7 +271,10 @@ impl Segmenter {
             }
         }
         let t2 = Instant::now();
+        let ct_hu = Volume::new(grid.clone(), ct_numbers(&input, &card.intensity))
+            .expect("the input covers the model grid");
         Ok(Inferred {
+            ct_hu,
             probabilities: Probabilities {
                 grid,
                 channels,
@@ -294,7 +300,8 @@ impl Segmenter {
             probabilities.channels,
             target,
         );
-        let (organs, clean_notes) = clean_up(&mut labels, &self.bundle.label_names);
+        let (organs, clean_notes) =
+            clean_up(&mut labels, &self.bundle.label_names, &inferred.ct_hu);
         let mut notes = inferred.notes.clone();
         notes.extend(clean_notes);
         let t3 = Instant::now();
