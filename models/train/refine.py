@@ -12,7 +12,10 @@ renormalised over the classes; elsewhere the probabilities are unchanged. Run on
 If the block has `organ_contact` (crates/mrt-segment/src/organ_contact.rs), a second stage follows: where two
 organ masks lie within its `band_voxels` of each other, the organ classes (never background) are re-weighted
 against each other by a histogram likelihood of the CT number averaged over the organ voxels around each voxel
-(Gaussian weights of `smoothing_sigma_voxels`), the organs' total probability kept.
+(Gaussian weights of `smoothing_sigma_voxels`; with `own_organ_average`, over the voxel's own organ only), the
+organs' total probability kept. With `min_separation` (the gate) a voxel's own organ a is weighed only against the
+organs b within the band of it whose sure voxels' averaged CT numbers separate from a's:
+|mu_a - mu_b| / sqrt((var_a + var_b) / 2) >= min_separation.
 """
 import numpy as np
 from scipy import ndimage
@@ -76,13 +79,18 @@ def refine_organ_contacts(prob, hu, s, lo, hi):
     present = [c for c in range(1, prob.shape[0]) if (lab == c).any()]
     if len(present) < 2:
         return prob
-    near_count = np.zeros(lab.shape, np.int32)
-    for c in present:
-        near_count += ndimage.distance_transform_cdt(lab != c, metric="taxicab") <= band
-    zone = (lab > 0) & (near_count >= 2)
+    near = {c: ndimage.distance_transform_cdt(lab != c, metric="taxicab") <= band for c in present}
+    zone = (lab > 0) & (sum(m.astype(np.int32) for m in near.values()) >= 2)
     if not zone.any():
         return prob
-    if sigma > 0:
+    own = bool(s.get("own_organ_average", False))
+    if sigma > 0 and own:
+        hs = hu.astype(np.float32).copy()
+        for c in present:
+            m = lab == c
+            num, w = _blur(hu.astype(np.float64) * m, sigma), _blur(m.astype(np.float64), sigma)
+            hs[m] = (num[m] / np.maximum(w[m], 1e-6)).astype(np.float32)
+    elif sigma > 0:
         organ = (lab > 0).astype(np.float64)
         num, w = _blur(hu.astype(np.float64) * organ, sigma), _blur(organ, sigma)
         hs = np.where(w > 1e-6, num / np.maximum(w, 1e-6), hu).astype(np.float32)
@@ -91,12 +99,43 @@ def refine_organ_contacts(prob, hu, s, lo, hi):
     n_bins = int(np.ceil((hi - lo) / bin_hu))
     idx = np.clip(((hs - lo) // bin_hu).astype(np.int64), 0, n_bins - 1)
     out = prob.copy()
-    mass = prob[1:, zone].sum(0)
-    for c in range(1, prob.shape[0]):
+    C = prob.shape[0]
+    dens, stats = {}, {}
+    for c in range(1, C):
         inside = ndimage.binary_erosion(lab == c, iterations=erosion) if erosion > 0 else lab == c
         sure = (prob[c] > conf) & inside
-        dens = _density(hs[sure], lo, n_bins, bin_hu) if sure.sum() >= min_voxels else np.full(n_bins, 1.0 / (n_bins * bin_hu))
-        out[c][zone] = prob[c][zone] * (dens[idx[zone]] ** beta).astype(np.float32)
-    total = out[1:, zone].sum(0)
-    out[1:, zone] *= np.where(total > 0, mass / np.maximum(total, 1e-30), 1.0)[None]
+        if sure.sum() >= min_voxels:
+            dens[c] = _density(hs[sure], lo, n_bins, bin_hu)
+            stats[c] = (float(hs[sure].mean()), float(hs[sure].var()))
+        else:
+            dens[c] = np.full(n_bins, 1.0 / (n_bins * bin_hu))
+    gate = s.get("min_separation")
+    if gate is None:
+        # every organ weighed against every other
+        groups = {a: list(range(1, C)) for a in present}
+    else:
+        def separated(a, b):
+            if a not in stats or b not in stats:
+                return False
+            (ma, va), (mb, vb) = stats[a], stats[b]
+            return abs(ma - mb) >= float(gate) * np.sqrt(max((va + vb) / 2.0, 1e-12))
+        groups = {a: [a] + [b for b in present if b != a and separated(a, b)] for a in present}
+    for a in present:
+        if len(groups[a]) < 2:
+            continue
+        z = zone & (lab == a)
+        if gate is not None:
+            # the voxel's own organ and the separated organs whose masks lie within the band of it
+            z &= np.any([near[b] for b in groups[a][1:]], axis=0)
+        if not z.any():
+            continue
+        part = np.array([np.ones(int(z.sum()), bool) if (c == a or gate is None) else near[c][z] for c in groups[a]])
+        before = prob[groups[a]][:, z]
+        weighed = before * np.array([dens[c][idx[z]] ** beta for c in groups[a]], np.float32)
+        weighed = np.where(part, weighed, before)
+        mass, total = (before * part).sum(0), (weighed * part).sum(0)
+        scale = np.where(total > 0, mass / np.maximum(total, 1e-30), 1.0)
+        weighed = np.where(part, weighed * scale, before)
+        for row, c in enumerate(groups[a]):
+            out[c][z] = weighed[row]
     return out
