@@ -104,9 +104,10 @@ def refine_organ_contacts(prob, hu, s, lo, hi):
     for c in range(1, C):
         inside = ndimage.binary_erosion(lab == c, iterations=erosion) if erosion > 0 else lab == c
         sure = (prob[c] > conf) & inside
-        if sure.sum() >= min_voxels:
+        if sure.sum() >= max(min_voxels, 1):
             dens[c] = _density(hs[sure], lo, n_bins, bin_hu)
-            stats[c] = (float(hs[sure].mean()), float(hs[sure].var()))
+            v = hs[sure].astype(np.float64)
+            stats[c] = (float(v.mean()), float(v.var()))
         else:
             dens[c] = np.full(n_bins, 1.0 / (n_bins * bin_hu))
     gate = s.get("min_separation")

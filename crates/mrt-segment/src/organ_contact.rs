@@ -259,8 +259,8 @@ fn mean_and_variance(values: &[f32]) -> MeanVariance {
 /// The CT numbers of `input` averaged with Gaussian weights of σ = `smoothing_sigma_voxels` over
 /// the organ voxels (`labels` > 0) only, or with `own_organ_average` over the voxels of the
 /// voxel's own organ only (normalised convolution: blur(HU · mask) / blur(mask), edge values
-/// repeating), so fat next to an organ does not pull its values down. Voxels with no organ voxel
-/// within reach keep their own CT number.
+/// repeating), so fat next to an organ does not pull its values down. Voxels outside the organ
+/// masks keep their own CT number (only organ voxels are read).
 fn smoothed_organ_hu(
     input: &[f32],
     labels: &[u8],

@@ -2,11 +2,12 @@
 //!
 //! The clean-up keeps one 6-connected piece per organ. The largest is the right one almost
 //! always, but a network can call a large fat-like region "spleen" (clinical phantom 9018: a
-//! 169 mL piece at a median of −29 HU, larger than the true 112 mL spleen at 55 HU), and keeping
-//! it loses the organ entirely. Kidney and spleen parenchyma is never fat-like: non-contrast it
+//! 151 mL piece at a median of −29 HU, larger than the 118 mL piece of true spleen at 55 HU), and
+//! keeping it loses the organ entirely. Kidney and spleen parenchyma is never fat-like: non-contrast it
 //! lies at about 30-55 HU and contrast only raises it. So for those organs the kept piece is the
-//! largest whose median CT number reaches a floor of 0 HU; where no piece reaches it, the largest
-//! is kept as before and a note asks a human to look. The liver has no floor (a fatty liver can
+//! largest whose median CT number reaches a floor of 0 HU (among pieces of at least a tenth of
+//! the largest's size); where none does, the largest is kept as before and a note asks a human
+//! to look. The liver has no floor (a fatty liver can
 //! lie below 0 HU).
 //!
 //! Pure computation; the CT numbers come from the model grid the network saw.
@@ -68,8 +69,9 @@ pub struct KeptPiece {
 }
 
 /// Keeps one 6-connected piece of `mask` (a box of `dims`, `i` fastest): the largest whose
-/// median CT number (`hu_at` of a box offset, `None` = unknown) reaches `floor_hu`, or the
-/// largest where there is no floor or no piece reaches it. `name` and `voxel_ml` word the note.
+/// median CT number (`hu_at` of a box offset, `None` = unknown) reaches `floor_hu` among those
+/// of at least a tenth of the largest's size, or the largest where there is no floor or no such
+/// piece reaches it. `name` and `voxel_ml` word the note.
 pub fn keep_parenchyma_piece(
     mask: &mut [bool],
     dims: [usize; 3],
@@ -79,61 +81,29 @@ pub fn keep_parenchyma_piece(
     voxel_ml: f64,
 ) -> KeptPiece {
     let (pieces, sizes) = connected_components(mask, dims);
+    // Largest first; of equal sizes the last found, as `keep_largest_component` chooses.
     let mut by_size: Vec<usize> = (1..sizes.len()).collect();
-    by_size.sort_by_key(|&id| std::cmp::Reverse(sizes[id]));
+    by_size.sort_by_key(|&id| std::cmp::Reverse((sizes[id], id)));
     let Some(&largest) = by_size.first() else {
         return KeptPiece {
             removed: 0,
             note: None,
         };
     };
-    let median_hu = |id: usize| {
-        let mut values: Vec<f32> = (0..mask.len())
-            .filter(|&o| pieces[o] as usize == id)
-            .filter_map(&hu_at)
-            .collect();
-        median(&mut values)
-    };
     let (kept, note) = match floor_hu {
         None => (largest, None),
         Some(floor) => {
-            let largest_hu = median_hu(largest);
-            if largest_hu.is_none_or(|h| h >= floor) || by_size.len() == 1 {
-                let note = largest_hu.filter(|&h| h < floor).map(|h| {
-                    format!(
-                        "{name}: its only piece has a median CT number of {h:.0} HU, below the \
-                         {floor:.0} HU of parenchyma; check the mask"
-                    )
-                });
-                (largest, note)
-            } else {
-                let above = by_size[1..]
-                    .iter()
-                    .copied()
-                    .find(|&id| median_hu(id).is_some_and(|h| h >= floor));
-                let ml = |id: usize| sizes[id] as f64 * voxel_ml;
-                let lh = largest_hu.unwrap_or(f32::NAN);
-                match above {
-                    Some(id) => (
-                        id,
-                        Some(format!(
-                            "{name}: its largest piece ({:.0} mL, median {lh:.0} HU) is below the \
-                             {floor:.0} HU of parenchyma and was dropped; kept the largest piece \
-                             above it ({:.0} mL)",
-                            ml(largest),
-                            ml(id)
-                        )),
-                    ),
-                    None => (
-                        largest,
-                        Some(format!(
-                            "{name}: no piece reaches the {floor:.0} HU of parenchyma (largest \
-                             {:.0} mL, median {lh:.0} HU); kept the largest, check the mask",
-                            ml(largest)
-                        )),
-                    ),
+            // Every piece's CT numbers in one pass over the box.
+            let mut values: Vec<Vec<f32>> = vec![Vec::new(); sizes.len()];
+            for (o, &p) in pieces.iter().enumerate() {
+                if p > 0 {
+                    if let Some(h) = hu_at(o) {
+                        values[p as usize].push(h);
+                    }
                 }
             }
+            let medians: Vec<Option<f32>> = values.iter_mut().map(|v| median(v)).collect();
+            choose_piece(&by_size, &sizes, &medians, floor, name, voxel_ml)
         }
     };
     let mut removed = 0;
@@ -144,6 +114,60 @@ pub fn keep_parenchyma_piece(
         }
     }
     KeptPiece { removed, note }
+}
+
+/// A piece that replaces a fat-like largest one holds at least this share of its voxels: a speck
+/// of parenchyma is no substitute for an organ.
+const MIN_SHARE_OF_LARGEST: f64 = 0.1;
+
+/// The piece to keep among `by_size` (piece ids, largest first) given each piece's median CT
+/// number, and the note that says why where it is not simply the largest.
+fn choose_piece(
+    by_size: &[usize],
+    sizes: &[usize],
+    medians: &[Option<f32>],
+    floor: f32,
+    name: &str,
+    voxel_ml: f64,
+) -> (usize, Option<String>) {
+    let largest = by_size[0];
+    let ml = |id: usize| sizes[id] as f64 * voxel_ml;
+    let lh = match medians[largest] {
+        Some(h) if h < floor => h,
+        _ => return (largest, None),
+    };
+    if by_size.len() == 1 {
+        return (
+            largest,
+            Some(format!(
+                "{name}: its only piece has a median CT number of {lh:.0} HU, below the \
+                 {floor:.0} HU of parenchyma; check the mask"
+            )),
+        );
+    }
+    let above = by_size[1..].iter().copied().find(|&id| {
+        sizes[id] as f64 >= MIN_SHARE_OF_LARGEST * sizes[largest] as f64
+            && medians[id].is_some_and(|h| h >= floor)
+    });
+    match above {
+        Some(id) => (
+            id,
+            Some(format!(
+                "{name}: its largest piece ({:.0} mL, median {lh:.0} HU) is below the {floor:.0} \
+                 HU of parenchyma and was dropped; kept the largest piece above it ({:.0} mL)",
+                ml(largest),
+                ml(id)
+            )),
+        ),
+        None => (
+            largest,
+            Some(format!(
+                "{name}: no piece of at least a tenth of its largest ({:.0} mL, median {lh:.0} \
+                 HU) reaches the {floor:.0} HU of parenchyma; kept the largest, check the mask",
+                ml(largest)
+            )),
+        ),
+    }
 }
 
 /// The median of `values` (mean of the middle two for an even count); `None` when empty.
@@ -222,7 +246,26 @@ mod tests {
             0.027,
         );
         assert_eq!(kept_x_range(&mask), (0, 9));
-        assert!(kept.note.expect("note").contains("no piece reaches"));
+        assert!(kept
+            .note
+            .expect("note")
+            .contains("reaches the 0 HU of parenchyma"));
+    }
+
+    #[test]
+    fn a_speck_of_parenchyma_does_not_replace_the_largest_piece() {
+        // The large block (360 voxels) at −30 HU and a single voxel at 50 HU: 1 < 36.
+        let dims = [20, 6, 6];
+        let mut mask: Vec<bool> = (0..20 * 36).map(|o| o % 20 < 10).collect();
+        mask[15 + 20 * (3 + 6 * 3)] = true;
+        let hu = |o: usize| Some(if o % 20 < 10 { -30.0 } else { 50.0 });
+        let kept = keep_parenchyma_piece(&mut mask, dims, Some(0.0), hu, "spleen", 0.027);
+        assert_eq!(kept_x_range(&mask), (0, 9));
+        assert_eq!(kept.removed, 1);
+        assert!(kept
+            .note
+            .expect("note")
+            .contains("no piece of at least a tenth"));
     }
 
     #[test]
@@ -239,6 +282,11 @@ mod tests {
             None,
             "x 11 mm rounds to model voxel 4, outside"
         );
+        // A CT grid that starts 3 mm further along x: its voxel 0 lies on model voxel 1.
+        let shifted = Grid::axis_aligned([12, 12, 12], [1.0; 3], [3.0, 0.0, 0.0]).expect("grid");
+        let lookup = CtLookup::new(&hu, &shifted);
+        assert_eq!(lookup.at([0, 0, 0]), Some(10.0));
+        assert_eq!(lookup.at([4, 0, 0]), Some(20.0), "x 7 mm: model voxel 2");
     }
 
     #[test]
