@@ -14,8 +14,11 @@
 # Run 9 fine-tunes the run-8 model with clinical-preset phantoms in half of the phantom draws; version 1.5.0 is
 # the run-7 and run-9 models averaged (chosen on calibration phantoms, train/compare_members.py).
 # Version 1.6.0 is the same ONNX with the card's intensity_refinement (train/refine.py), which every card that
-# export.py writes carries. Version 1.7.0, the shipped model, is the same ONNX whose card adds fused_overlap 0.4:
-# the pipeline infers CTs it fuses across time points with 8 windows per small CT instead of 18 (models/README.md).
+# export.py writes carries. Version 1.7.0 is the same ONNX whose card adds fused_overlap 0.4: the pipeline infers
+# CTs it fuses across time points with 8 windows per small CT instead of 18 (models/README.md). Version 1.8.0, the
+# shipped model, is the same ONNX whose card adds grid_shifts_voxels [[0.5, 0.5, 0.5]]: a single CT is inferred
+# on the model grid and on that grid moved by half a voxel, averaged; its held-out figures come from the labels
+# `mrtdose segment` writes (the numpy path does not implement the shifts).
 # Run 5 was tried and not kept (models/README.md).
 #
 # Environment:
@@ -72,6 +75,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."          # repository root
 ROOT=$PWD
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$ROOT/.ort/lib/libonnxruntime.so}  # for mrtdose segment (scripts/setup-ort.sh)
 M=$ROOT/models
 export MRTDOSE_BIN=${MRTDOSE_BIN:-$ROOT/target/release/mrtdose}
 ANATOMY_DIR=${ANATOMY_DIR:-$ROOT/data/anatomy}
@@ -246,9 +250,17 @@ $PY "$M/train/compare_members.py" --model run7="$(dirname "$RUN7_ONNX")" --model
   --model run9="$CACHE/run9" --phantoms "$CACHE/calib" --phantoms "$CACHE/calib_clinical" \
   --out "$M/ct-organs/calibration.json" --threads "$THREADS" 2>&1 | tee -a "$LOG"
 $PY "$M/train/export_ensemble.py" --out-dir "$M/ct-organs" --member-onnx "$RUN7_ONNX" \
-  --member-ckpt "$CACHE/ckpt9/best.pt" --seed 1239 --version 1.7.0 --fused-overlap 0.4 \
+  --member-ckpt "$CACHE/ckpt9/best.pt" --seed 1239 --version 1.8.0 --fused-overlap 0.4 --grid-shift 0.5 0.5 0.5 \
   --history "mean softmax of two members: the run-7 model (run 1 + run 2, 3000 steps from scratch, then runs 3, 4, 6 and 7, fine-tuning; run 5 not kept) and the run-9 model (run 8's, itself run 7's fine-tuned on the left-kidney/spleen contact, fine-tuned with clinical-preset phantoms in half of the phantom draws); see models/train.sh"
-echo "# Evaluation of the exported ONNX (train/evaluate.py, onnxruntime CPU, $THREADS threads; per-case Dice on the native CT grid)" >> "$LOG"
-$PY "$M/train/evaluate.py" --model-dir "$M/ct-organs" --phantoms "$CACHE/eval" \
+echo "# Evaluation of the exported ONNX through mrtdose segment (its grid shifts and clean-up; per-case Dice on the native CT grid by train/evaluate.py)" >> "$LOG"
+SEG=$CACHE/seg-$(date +%s)
+for d in "$CACHE"/eval/*_*/; do
+  n=$(basename "$d"); mkdir -p "$SEG/$n"
+  "$MRTDOSE_BIN" segment "$d/tp1/ct.nii.gz" --device cpu --model "$M/ct-organs" --out "$SEG/$n/labels.nii.gz" >/dev/null
+done
+mkdir -p "$SEG/real_totalseg_s0009"
+"$MRTDOSE_BIN" segment "$ANATOMY_DIR/totalseg_s0009_ct.nii.gz" --device cpu --model "$M/ct-organs" \
+  --out "$SEG/real_totalseg_s0009/labels.nii.gz" >/dev/null
+$PY "$M/train/evaluate.py" --model-dir "$M/ct-organs" --phantoms "$CACHE/eval" --labels-from "$SEG" \
   --real-ct "$ANATOMY_DIR/totalseg_s0009_ct.nii.gz" --real-labels "$ANATOMY_DIR/totalseg_s0009_labels.nii.gz" \
-  --out "$M/ct-organs/evaluation.json" --update-card --threads "$THREADS" 2>&1 | tee -a "$LOG"
+  --out "$M/ct-organs/evaluation.json" --update-card 2>&1 | tee -a "$LOG"

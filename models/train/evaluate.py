@@ -8,7 +8,10 @@ on the native grid.
 Cases: held-out phantoms (seeds < 100000: never used in training), and the real CT totalseg_s0009
 (held out from training entirely).
 Usage: evaluate.py --model-dir models/ct-organs --phantoms DIR [--real-ct CT --real-labels LAB]
-                   [--out results.json] [--update-card]
+                   [--out results.json] [--update-card] [--labels-from SEG_DIR]
+       --labels-from: score the labels `mrtdose segment` wrote (SEG_DIR/<case>/labels.nii.gz, the real CT's as
+       SEG_DIR/real_totalseg_s0009/labels.nii.gz) instead of running the network here: the product path, with
+       its clean-up and the card's grid shifts (this numpy path implements neither)
        evaluate.py --model-dir models/ct-organs --card-from results.json   (card from a saved run)
 """
 import argparse
@@ -41,6 +44,9 @@ class Model:
         self.patch = tuple(c["patch_size"])
         self.overlap = c["overlap"]
         self.mult = c["size_multiple"]
+        if c.get("grid_shifts_voxels"):
+            raise SystemExit(f"{model_dir}: the card's grid_shifts_voxels are not implemented on this numpy path; "
+                             "score mrtdose segment's labels with --labels-from")
 
     def norm(self, hu):
         return ((np.clip(hu, self.lo, self.hi) - self.sub) / self.div).astype(np.float32)
@@ -90,8 +96,25 @@ def load_truth(lab_path, mapping=None):
     return t2
 
 
-def evaluate_case(model, ct_path, lab_path, mapping=None):
+class SavedLabels:
+    """Stands in for Model: the labels `mrtdose segment` wrote for each case, in LPS [z,y,x] order."""
+
+    def __init__(self, seg_dir):
+        self.seg_dir = seg_dir
+        self.case = None
+
+    def segment(self, ct_img):
+        li = nib.load(os.path.join(self.seg_dir, self.case, "labels.nii.gz"))
+        if not np.allclose(li.affine, ct_img.affine, atol=1e-3) or li.shape != ct_img.shape:
+            raise SystemExit(f"{self.case}: labels and CT grids differ")
+        lab, _, _ = to_lps_zyx(li, np.asarray(li.dataobj).astype(np.uint8))
+        return lab, {"total_s": None, "network_s": None, "model_grid": None}
+
+
+def evaluate_case(model, ct_path, lab_path, mapping=None, case=None):
     ct_img = nib.load(ct_path)
+    if isinstance(model, SavedLabels):
+        model.case = case
     pred, timing = model.segment(ct_img)
     truth = load_truth(lab_path, mapping)
     assert truth.shape == pred.shape
@@ -117,6 +140,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--update-card", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--labels-from", default=None, help="score mrtdose segment's labels in this dir instead")
     ap.add_argument("--card-from", default=None, help="only write a saved --out JSON into the card, evaluating nothing")
     a = ap.parse_args()
     if a.card_from:
@@ -124,31 +148,38 @@ def main():
         return
     if not a.phantoms:
         ap.error("--phantoms is required")
-    model = Model(a.model_dir, a.threads)
-    results = {"groups": {}, "cases": {}}
+    model = SavedLabels(a.labels_from) if a.labels_from else Model(a.model_dir, a.threads)
+    results = {"groups": {}, "cases": {}, "labels_from_mrtdose": bool(a.labels_from)}
     groups = {}
     for d in sorted(glob.glob(os.path.join(a.phantoms, "*_*"))):
         preset, seed = os.path.basename(d).rsplit("_", 1)
         assert int(seed) < 100000 or True
-        dsc, tm = evaluate_case(model, os.path.join(d, "tp1", "ct.nii.gz"), os.path.join(d, "truth", "tp1_labels.nii.gz"))
+        dsc, tm = evaluate_case(model, os.path.join(d, "tp1", "ct.nii.gz"), os.path.join(d, "truth", "tp1_labels.nii.gz"),
+                                case=os.path.basename(d))
         results["cases"][os.path.basename(d)] = {"dice": {k: round(v, 4) for k, v in dsc.items()}, "timing": tm}
         groups.setdefault(preset, []).append((dsc, tm))
         print(f"{os.path.basename(d)}: " + " ".join(f"{k} {v:.4f}" for k, v in dsc.items())
-              + f" | {tm['total_s']:.1f}s (network {tm['network_s']:.1f}s, grid {tm['model_grid']})", flush=True)
+              + (f" | {tm['total_s']:.1f}s (network {tm['network_s']:.1f}s, grid {tm['model_grid']})"
+                 if tm["total_s"] is not None else ""), flush=True)
     if a.real_ct:
-        dsc, tm = evaluate_case(model, a.real_ct, a.real_labels, TOTALSEG_TO_MODEL)
+        dsc, tm = evaluate_case(model, a.real_ct, a.real_labels, TOTALSEG_TO_MODEL, case="real_totalseg_s0009")
         results["cases"]["real_totalseg_s0009"] = {"dice": {k: round(v, 4) for k, v in dsc.items()}, "timing": tm}
         groups["real_totalseg_s0009"] = [(dsc, tm)]
         print("real CT totalseg_s0009: " + " ".join(f"{k} {v:.4f}" for k, v in dsc.items())
-              + f" | {tm['total_s']:.1f}s", flush=True)
+              + (f" | {tm['total_s']:.1f}s" if tm["total_s"] is not None else ""), flush=True)
+    def mean_s(rows, key):
+        v = [t[key] for _, t in rows if t[key] is not None]
+        return round(float(np.mean(v)), 2) if v else None
+
     for g, rows in groups.items():
         results["groups"][g] = {"dice": summarise([r for r, _ in rows]),
-                                "mean_total_s": round(float(np.mean([t["total_s"] for _, t in rows])), 2),
-                                "mean_network_s": round(float(np.mean([t["network_s"] for _, t in rows])), 2),
+                                "mean_total_s": mean_s(rows, "total_s"),
+                                "mean_network_s": mean_s(rows, "network_s"),
                                 "cases": len(rows)}
         print(f"== {g} ({len(rows)} cases): " + ", ".join(
             f"{o} mean {v['mean']:.4f} min {v['min']:.4f}" for o, v in results["groups"][g]["dice"].items())
-            + f"; mean time {results['groups'][g]['mean_total_s']}s", flush=True)
+            + (f"; mean time {results['groups'][g]['mean_total_s']}s" if results["groups"][g]["mean_total_s"] is not None
+               else ""), flush=True)
     if a.out:
         json.dump(results, open(a.out, "w"), indent=1)
     if a.update_card:
@@ -173,7 +204,10 @@ def update_card(model_dir, results):
              f"({len(names[g])} cases, never used in training)") if g != "real_totalseg_s0009" else
             "real_totalseg_s0009: real CT of TotalSegmentator subject s0009 vs its labels (held out from training; "
             "narrow 178 mm FOV cuts every organ)" for g in groups)
-            + "; Dice on each case's native CT grid, onnxruntime CPU, sliding window as in this card",
+            + "; Dice on each case's native CT grid, onnxruntime CPU, "
+            + ("labels from `mrtdose segment` with this card (its grid shifts and clean-up included)"
+               if results.get("labels_from_mrtdose")
+               else "sliding window as in this card"),
     }
     with open(cp, "w") as f:
         json.dump(card, f, indent=2)

@@ -57,10 +57,11 @@ def data_description(data):
             "bias field, streaks, FOV truncation); 3 mm LPS grid")
 
 
-def write_card(out_dir, version, training, fused_overlap=None):
+def write_card(out_dir, version, training, fused_overlap=None, grid_shifts=None):
     """model-card.json for out_dir/model.onnx; `training` is the card's training block without the fields every
     model shares (templates, held-out data, framework); `fused_overlap` (optional) the sliding window's overlap for
-    CTs whose probabilities the pipeline fuses across time points. Keeps an existing card's validation block."""
+    CTs whose probabilities the pipeline fuses across time points; `grid_shifts` (optional) the card's
+    grid_shifts_voxels. Keeps an existing card's validation block."""
     onnx_path = os.path.join(out_dir, "model.onnx")
     card_path = os.path.join(out_dir, "model-card.json")
     old = json.load(open(card_path)) if os.path.exists(card_path) else {}
@@ -79,6 +80,7 @@ def write_card(out_dir, version, training, fused_overlap=None):
         "overlap": 0.5,
         **({"fused_overlap": fused_overlap} if fused_overlap is not None else {}),
         "size_multiple": SIZE_MULTIPLE,
+        **({"grid_shifts_voxels": grid_shifts} if grid_shifts else {}),
         "intensity_refinement": dict(INTENSITY_REFINEMENT),
         "training": {
             "command": training.pop("command"),

@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--fused-overlap", type=float, default=None,
                     help="the card's fused_overlap: the sliding window's overlap for CTs the pipeline fuses across "
                          "time points (0.4: two 80-voxel windows per axis up to 128 voxels, not three)")
+    ap.add_argument("--grid-shift", type=float, nargs=3, action="append", default=[], metavar=("X", "Y", "Z"),
+                    help="a test-time grid shift for the card's grid_shifts_voxels, in model voxels (repeatable)")
     ap.add_argument("--history", required=True, help="free text for the card's training.history")
     a = ap.parse_args()
     torch.set_num_threads(2)
@@ -106,7 +108,7 @@ def main():
         "members": [{k: v for k, v in i.items() if k != "data"} for _, i in members],
         "architecture": f"mean softmax of {len(models)} 3D U-Nets (each 5 levels, 8-16-32-64-128 ch, InstanceNorm, "
                         f"LeakyReLU); output log(mean probability) as logits; {n_params} parameters in all",
-    }, fused_overlap=a.fused_overlap)
+    }, fused_overlap=a.fused_overlap, grid_shifts=[list(s) for s in a.grid_shift])
 
 
 if __name__ == "__main__":

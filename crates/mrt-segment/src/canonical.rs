@@ -96,6 +96,17 @@ pub fn model_grid(ct: &Grid, card: &ModelCard) -> Result<Grid, SegmentError> {
         .map_err(|e| SegmentError::Ct(format!("model grid: {e}")))
 }
 
+/// `grid` (axis-aligned, as [`model_grid`] makes it) moved by `shift` model voxels along x, y, z:
+/// the same dims and spacing, so the network sees the same CT sampled between the first grid's
+/// voxels. Its far end reaches past the first grid into the padding, read as air.
+pub fn shifted_grid(grid: &Grid, shift: [f64; 3]) -> Grid {
+    let mut shifted = grid.clone();
+    for ((origin, s), spacing) in shifted.origin_mm.iter_mut().zip(shift).zip(grid.spacing_mm) {
+        *origin += s * spacing;
+    }
+    shifted
+}
+
 /// Resamples and normalises `ct` onto `grid`: `(clip(HU) − subtract) / divide`.
 pub fn model_input(ct: &Volume<f32>, grid: &Grid, card: &ModelCard) -> Vec<f32> {
     let on_grid = resample(ct, grid, Interpolation::Linear, AIR_HU);
@@ -149,5 +160,20 @@ mod tests {
         let g = model_grid(&ct, &card([48, 80, 64])).expect("grid");
         assert_eq!(g.dims, [64, 80, 64]);
         assert_eq!(g.index_to_world([0.0; 3]), [-63.0 * 3.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_shifted_grid_samples_between_the_voxels_of_the_first() {
+        let ct =
+            Grid::axis_aligned([64, 64, 64], [3.0, 2.0, 4.0], [10.0, -5.0, 0.0]).expect("grid");
+        let g = model_grid(&ct, &card([48, 48, 48])).expect("grid");
+        let s = shifted_grid(&g, [0.5, -0.25, 0.0]);
+        assert_eq!((s.dims, s.spacing_mm), (g.dims, g.spacing_mm));
+        // Voxel (i, j, k) of the shifted grid lies at (i + 0.5, j − 0.25, k) of the first.
+        let w = s.index_to_world([7.0, 3.0, 2.0]);
+        let back = g.world_to_index(w);
+        for (b, want) in back.iter().zip([7.5, 2.75, 2.0]) {
+            assert!((b - want).abs() < 1e-9, "{back:?}");
+        }
     }
 }

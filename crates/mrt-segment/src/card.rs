@@ -78,6 +78,12 @@ pub struct ModelCard {
     /// `overlap`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fused_overlap: Option<f64>,
+    /// Test-time grid shifts: for each `[x, y, z]` (fractions of a model voxel, each in
+    /// `(-1, 1)`), the network also runs on the model grid moved by that much, and the
+    /// probabilities of all grids are averaged on the unshifted one. Averages out how the organ
+    /// edges fall between the model's voxels; empty: the unshifted grid only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grid_shifts_voxels: Vec<[f64; 3]>,
     /// Every spatial input dimension must be a multiple of this.
     #[serde(default = "one")]
     pub size_multiple: usize,
@@ -156,6 +162,15 @@ impl ModelBundle {
         }
         if let Some(o) = card.fused_overlap.filter(|o| !(0.0..0.95).contains(o)) {
             return Err(bad(format!("fused_overlap {o} must lie in [0, 0.95)")));
+        }
+        if let Some(shift) = card
+            .grid_shifts_voxels
+            .iter()
+            .find(|s| !s.iter().all(|v| v.is_finite() && v.abs() < 1.0))
+        {
+            return Err(bad(format!(
+                "grid_shifts_voxels entry {shift:?}: each component must lie in (-1, 1)"
+            )));
         }
         let m = card.size_multiple.max(1);
         if card.patch_size.iter().any(|&p| p == 0 || p % m != 0) {
@@ -247,6 +262,25 @@ mod tests {
         );
         // In range, the card passes every field check and stops at the missing ONNX file.
         let dir = card_dir("fused_overlap", serde_json::json!(0.4));
+        let err = ModelBundle::load(dir.path()).expect_err("no ONNX file here");
+        assert!(
+            err.to_string()
+                .contains("cannot read the model the card names"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_grid_shift_of_a_whole_voxel_is_refused_by_name() {
+        let dir = card_dir("grid_shifts_voxels", serde_json::json!([[0.5, 0.5, 1.0]]));
+        let err = ModelBundle::load(dir.path()).expect_err("a whole voxel is refused");
+        assert!(
+            err.to_string().contains(
+                "grid_shifts_voxels entry [0.5, 0.5, 1.0]: each component must lie in (-1, 1)"
+            ),
+            "{err}"
+        );
+        let dir = card_dir("grid_shifts_voxels", serde_json::json!([[0.5, -0.5, 0.0]]));
         let err = ModelBundle::load(dir.path()).expect_err("no ONNX file here");
         assert!(
             err.to_string()

@@ -3,7 +3,8 @@
 //!
 //! Steps: check the card against the ONNX file (SHA-256, input/output names and channels), check
 //! the CT is in HU, resample it to the model's axis-aligned LPS frame, slide Gaussian-weighted
-//! windows, refine the probabilities near organ boundaries with the CT's own intensities and, where
+//! windows (on that grid and, when the card asks for it, on grids shifted from it by fractions of a
+//! voxel, averaged), refine the probabilities near organ boundaries with the CT's own intensities and, where
 //! two organs touch, with the CT numbers averaged over the organs (when the card asks for it), map
 //! probabilities back onto the CT's own grid, keep one piece per organ (the largest, or for kidneys
 //! and spleen the largest that is not fat-like), fill holes,

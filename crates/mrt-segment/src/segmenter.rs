@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+use mrt_core::grid::AffineMap;
+use mrt_core::linalg::IDENTITY;
 use mrt_core::{Grid, Volume};
 use ort::environment::Environment;
 use ort::ep::{ExecutionProvider, CUDA};
@@ -13,10 +15,10 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use serde::Serialize;
 
-use crate::canonical::{check_hu, model_grid, model_input};
+use crate::canonical::{check_hu, model_grid, model_input, shifted_grid};
 use crate::card::ModelBundle;
 use crate::error::SegmentError;
-use crate::fusion::Probabilities;
+use crate::fusion::{fuse, Contribution, Probabilities};
 use crate::organ_contact::refine_organ_contacts;
 use crate::postprocess::{clean_up, labels_on_grid, OrganSummary};
 use crate::refine::{ct_numbers, refine_with_intensity};
@@ -85,6 +87,11 @@ pub struct Inferred {
     pub ct_hu: Volume<f32>,
     /// HU check warnings.
     pub notes: Vec<String>,
+    /// The sliding window's overlap.
+    pub window_overlap: f64,
+    /// The model-grid shifts (model voxels) whose probabilities were averaged with the unshifted
+    /// grid's; empty: the unshifted grid alone.
+    pub grid_shifts_voxels: Vec<[f64; 3]>,
     /// Seconds: canonicalise, infer.
     pub seconds: [f64; 2],
 }
@@ -194,17 +201,28 @@ impl Segmenter {
     }
 
     /// The model's class probabilities for `ct` (HU, any orientation and spacing) on the model
-    /// grid: canonicalise and infer, no labels yet (see [`Segmenter::label`]).
+    /// grid: canonicalise and infer with the card's `overlap` and `grid_shifts_voxels`, no labels
+    /// yet (see [`Segmenter::label`]).
     pub fn infer(&self, ct: &Volume<f32>) -> Result<Inferred, SegmentError> {
-        self.infer_with_overlap(ct, self.bundle.card.overlap)
+        let card = &self.bundle.card;
+        self.infer_views(ct, card.overlap, &card.grid_shifts_voxels)
     }
 
-    /// [`Segmenter::infer`] with the sliding window's `overlap` chosen by the caller (the card's
-    /// `fused_overlap` for a CT whose probabilities will be averaged with other registered CTs').
-    pub fn infer_with_overlap(
+    /// [`Segmenter::infer`] for a CT whose probabilities will be averaged with other registered
+    /// CTs' (the pipeline's `fuse_timepoints`): the card's `fused_overlap` and no grid shifts, as
+    /// the registered CTs already sample the anatomy at other sub-voxel positions.
+    pub fn infer_for_fusion(&self, ct: &Volume<f32>) -> Result<Inferred, SegmentError> {
+        let card = &self.bundle.card;
+        self.infer_views(ct, card.fused_overlap.unwrap_or(card.overlap), &[])
+    }
+
+    /// Canonicalise and infer with the sliding window's `overlap` on the model grid and on that
+    /// grid moved by each of `grid_shifts` (model voxels), averaged on the unshifted grid.
+    fn infer_views(
         &self,
         ct: &Volume<f32>,
         overlap: f64,
+        grid_shifts: &[[f64; 3]],
     ) -> Result<Inferred, SegmentError> {
         let card = &self.bundle.card;
         if !(0.0..0.95).contains(&overlap) {
@@ -249,7 +267,38 @@ impl Segmenter {
             Ok(values.to_vec())
         };
         let mut probs = sliding_window(&input, &plan, &mut infer)?;
+        // Test-time grid shifts: the same window over the CT sampled between the model voxels,
+        // averaged onto the unshifted grid.
+        let mut shifted = Vec::with_capacity(grid_shifts.len());
+        for &shift in grid_shifts {
+            let other = shifted_grid(&grid, shift);
+            let other_input = model_input(ct, &other, card);
+            let data = sliding_window(&other_input, &plan, &mut infer)?;
+            shifted.push(Probabilities {
+                grid: other,
+                channels,
+                data,
+            });
+        }
         drop(session);
+        if !shifted.is_empty() {
+            let own = Probabilities {
+                grid: grid.clone(),
+                channels,
+                data: probs,
+            };
+            let same_world: Vec<Contribution<'_>> = shifted
+                .iter()
+                .map(|p| Contribution {
+                    probabilities: p,
+                    own_to_other: AffineMap {
+                        matrix: IDENTITY,
+                        translation: [0.0; 3],
+                    },
+                })
+                .collect();
+            probs = fuse(&own, &same_world).data;
+        }
         if let Some(settings) = &card.intensity_refinement {
             refine_with_intensity(
                 &mut probs,
@@ -281,6 +330,8 @@ impl Segmenter {
                 data: probs,
             },
             notes,
+            window_overlap: overlap,
+            grid_shifts_voxels: grid_shifts.to_vec(),
             seconds: [(t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64()],
         })
     }

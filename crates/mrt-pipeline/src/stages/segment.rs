@@ -36,6 +36,11 @@ pub struct TimepointLabels {
     /// its `fused_overlap` for a CT fused with other registered CTs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_overlap: Option<f64>,
+    /// The model-grid shifts (fractions of a model voxel) whose probabilities were averaged with
+    /// the unshifted grid's: the card's `grid_shifts_voxels` for a CT inferred on its own, none
+    /// for a CT fused with other registered CTs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grid_shifts_voxels: Vec<[f64; 3]>,
     /// Time points whose probabilities were fused into these labels (this one included); empty
     /// when the labels are this CT's alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -87,7 +92,8 @@ pub fn run(
         None
     };
     // 1. Every CT through the model; a CT that will be fused with other registered CTs with the
-    // card's `fused_overlap` (fewer windows: the fusion averages the CTs' views instead).
+    // card's `fused_overlap` and no grid shifts (fewer views: the fusion averages the CTs'
+    // instead).
     let is_registered = |index: usize| registration.as_ref().is_some_and(|r| r.of(index).is_some());
     let read_ct = |index: usize| -> Result<Volume<f32>, StageError> {
         let name = study
@@ -107,46 +113,40 @@ pub fn run(
         .map(|t| t.index)
         .collect();
     let fusing = with_ct.iter().filter(|&&i| is_registered(i)).count() >= 2;
-    let card = &bundle.card;
     let mut inferred: Vec<Inference> = Vec::new();
     for &index in &with_ct {
         let ct = read_ct(index)?;
-        let overlap = match card.fused_overlap {
-            Some(o) if fusing && is_registered(index) => o,
-            _ => card.overlap,
+        let for_fusion = fusing && is_registered(index);
+        let result = if for_fusion {
+            seg.infer_for_fusion(&ct)
+        } else {
+            seg.infer(&ct)
         };
-        inferred.push((
-            index,
-            ct.grid().clone(),
-            overlap,
-            seg.infer_with_overlap(&ct, overlap),
-        ));
+        inferred.push((index, ct.grid().clone(), for_fusion, result));
     }
-    // 1b. A CT inferred with the fused overlap that nothing will be fused into after all (the
-    // other CTs' inference failed, or its transform has no inverse) is inferred again with the
-    // card's own.
+    // 1b. A CT inferred for fusion that nothing will be fused into after all (the other CTs'
+    // inference failed, or its transform has no inverse) is inferred again on its own.
     let unfused: Vec<usize> = {
         let registered = registered_probabilities(&inferred, registration.as_ref());
         inferred
             .iter()
-            .filter(|(index, _, overlap, result)| {
-                result.is_ok()
-                    && *overlap != card.overlap
-                    && contributions(*index, &registered).is_empty()
+            .filter(|(index, _, for_fusion, result)| {
+                result.is_ok() && *for_fusion && contributions(*index, &registered).is_empty()
             })
             .map(|(index, ..)| *index)
             .collect()
     };
-    for (index, _, overlap, result) in inferred.iter_mut().filter(|(i, ..)| unfused.contains(i)) {
+    for (index, _, for_fusion, result) in inferred.iter_mut().filter(|(i, ..)| unfused.contains(i))
+    {
         let ct = read_ct(*index)?;
-        *overlap = card.overlap;
-        *result = seg.infer_with_overlap(&ct, *overlap);
+        *for_fusion = false;
+        *result = seg.infer(&ct);
     }
     // 2. Registered time points (reference world → CT world), for fusion.
     let registered = registered_probabilities(&inferred, registration.as_ref());
     // 3. Labels on each CT's grid, fused where registered.
     let mut timepoints = Vec::new();
-    for (index, grid, overlap, result) in &inferred {
+    for (index, grid, _, result) in &inferred {
         let entry = match result {
             Ok(own) => {
                 let others = contributions(*index, &registered);
@@ -173,7 +173,8 @@ pub fn run(
                     notes: s.notes,
                     error: None,
                     seconds: Some(s.seconds),
-                    window_overlap: Some(*overlap),
+                    window_overlap: Some(own.window_overlap),
+                    grid_shifts_voxels: own.grid_shifts_voxels.clone(),
                     unfused_volume_ml: if fused_with.is_empty() {
                         BTreeMap::new()
                     } else {
@@ -190,6 +191,7 @@ pub fn run(
                 error: Some(e.to_string()),
                 seconds: None,
                 window_overlap: None,
+                grid_shifts_voxels: Vec::new(),
                 fused_with: Vec::new(),
                 unfused_volume_ml: BTreeMap::new(),
             },
@@ -209,8 +211,8 @@ pub fn run(
     Ok(artifact)
 }
 
-/// One CT's inference: time point, CT grid, the sliding window's overlap, the result.
-type Inference = (usize, Grid, f64, Result<Inferred, SegmentError>);
+/// One CT's inference: time point, CT grid, whether it was inferred for fusion, the result.
+type Inference = (usize, Grid, bool, Result<Inferred, SegmentError>);
 
 /// The successfully inferred time points that the registration places (reference world → CT
 /// world), for fusion.
