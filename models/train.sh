@@ -103,6 +103,7 @@ VENV=$M/.venv-train
 
 [ -x "$MRTDOSE_BIN" ] || { echo "phantom generator not found at $MRTDOSE_BIN (cargo build --release -p mrtdose, or set MRTDOSE_BIN)" >&2; exit 1; }
 [ -f "$ANATOMY_DIR/index.json" ] || { echo "anatomy label maps not found at $ANATOMY_DIR (set ANATOMY_DIR)" >&2; exit 1; }
+[ -f "$ORT_DYLIB_PATH" ] || { echo "ONNX Runtime library not found at $ORT_DYLIB_PATH (bash scripts/setup-ort.sh, or set ORT_DYLIB_PATH): the evaluation runs mrtdose segment" >&2; exit 1; }
 
 # 1. Python environment (pinned)
 if [ ! -x "$VENV/bin/python" ]; then

@@ -70,7 +70,7 @@ def main():
     w = np.array([float(v) for v in a.ce_weights.split(",")])
     alphas = [float(v) for v in a.alphas.split(",")]
     offsets = [(-al * np.log(w)).tolist() for al in alphas]
-    model = Model(a.model_dir, a.threads)
+    model = Model(a.model_dir, a.threads, ignore_grid_shifts=True)
     rows = {al: [] for al in alphas}
     for d in sorted(glob.glob(os.path.join(a.phantoms, "*_*"))):
         res = case_dice(model, os.path.join(d, "tp1", "ct.nii.gz"), os.path.join(d, "truth", "tp1_labels.nii.gz"), offsets)

@@ -36,7 +36,7 @@ def main():
     models = {}
     for spec in a.model:
         name, _, d = spec.partition("=")
-        models[name] = Model(d, a.threads)
+        models[name] = Model(d, a.threads, ignore_grid_shifts=True)
     first = next(iter(models.values())).card
     for name, m in models.items():
         for f in SHARED_CARD_FIELDS:

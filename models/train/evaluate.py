@@ -31,7 +31,9 @@ from common import ORGANS, argmax_channels, TOTALSEG_TO_MODEL, dice, grid_shape,
 
 
 class Model:
-    def __init__(self, model_dir, threads=2):
+    def __init__(self, model_dir, threads=2, ignore_grid_shifts=False):
+        """`ignore_grid_shifts`: run the card's unshifted grid alone (for comparisons between networks, where the
+        numpy path's approximation of `mrtdose segment` is enough); otherwise a card with shifts is refused."""
         self.card = json.load(open(os.path.join(model_dir, "model-card.json")))
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
@@ -44,7 +46,7 @@ class Model:
         self.patch = tuple(c["patch_size"])
         self.overlap = c["overlap"]
         self.mult = c["size_multiple"]
-        if c.get("grid_shifts_voxels"):
+        if c.get("grid_shifts_voxels") and not ignore_grid_shifts:
             raise SystemExit(f"{model_dir}: the card's grid_shifts_voxels are not implemented on this numpy path; "
                              "score mrtdose segment's labels with --labels-from")
 
@@ -190,6 +192,9 @@ def update_card(model_dir, results):
     """Writes the held-out Dice of `results` (this script's --out JSON) into the card's `validation`."""
     cp = os.path.join(model_dir, "model-card.json")
     card = json.load(open(cp))
+    if card.get("grid_shifts_voxels") and not results.get("labels_from_mrtdose"):
+        raise SystemExit(f"{cp} has grid_shifts_voxels, which these numpy-path results did not apply: score mrtdose "
+                         "segment's labels with --labels-from")
     groups = list(results["groups"])
     names = {g: sorted(k for k in results["cases"] if k.startswith(g + "_")) for g in groups}
     primary = "small" if "small" in results["groups"] else groups[0]

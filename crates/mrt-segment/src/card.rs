@@ -172,6 +172,13 @@ impl ModelBundle {
                 "grid_shifts_voxels entry {shift:?}: each component must lie in (-1, 1)"
             )));
         }
+        for (i, shift) in card.grid_shifts_voxels.iter().enumerate() {
+            if shift.iter().all(|v| *v == 0.0) || card.grid_shifts_voxels[..i].contains(shift) {
+                return Err(bad(format!(
+                    "grid_shifts_voxels entry {shift:?} repeats a grid already inferred (the unshifted one or an earlier entry)"
+                )));
+            }
+        }
         let m = card.size_multiple.max(1);
         if card.patch_size.iter().any(|&p| p == 0 || p % m != 0) {
             return Err(bad(format!(
@@ -280,6 +287,17 @@ mod tests {
             ),
             "{err}"
         );
+        for repeated in [
+            serde_json::json!([[0.0, 0.0, 0.0]]),
+            serde_json::json!([[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]),
+        ] {
+            let dir = card_dir("grid_shifts_voxels", repeated);
+            let err = ModelBundle::load(dir.path()).expect_err("a repeated grid is refused");
+            assert!(
+                err.to_string().contains("repeats a grid already inferred"),
+                "{err}"
+            );
+        }
         let dir = card_dir("grid_shifts_voxels", serde_json::json!([[0.5, -0.5, 0.0]]));
         let err = ModelBundle::load(dir.path()).expect_err("no ONNX file here");
         assert!(

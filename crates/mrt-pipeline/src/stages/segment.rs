@@ -125,13 +125,20 @@ pub fn run(
         inferred.push((index, ct.grid().clone(), for_fusion, result));
     }
     // 1b. A CT inferred for fusion that nothing will be fused into after all (the other CTs'
-    // inference failed, or its transform has no inverse) is inferred again on its own.
+    // inference failed, or its transform has no inverse) is inferred again on its own, where the
+    // card's views for fusion differ from its own.
+    let card = &bundle.card;
+    let fusion_view_differs = card.fused_overlap.is_some_and(|o| o != card.overlap)
+        || !card.grid_shifts_voxels.is_empty();
     let unfused: Vec<usize> = {
         let registered = registered_probabilities(&inferred, registration.as_ref());
         inferred
             .iter()
             .filter(|(index, _, for_fusion, result)| {
-                result.is_ok() && *for_fusion && contributions(*index, &registered).is_empty()
+                result.is_ok()
+                    && *for_fusion
+                    && fusion_view_differs
+                    && contributions(*index, &registered).is_empty()
             })
             .map(|(index, ..)| *index)
             .collect()
