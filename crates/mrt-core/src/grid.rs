@@ -233,6 +233,12 @@ pub struct AffineMap {
 }
 
 impl AffineMap {
+    /// The map that leaves every point where it is.
+    pub const IDENTITY: AffineMap = AffineMap {
+        matrix: linalg::IDENTITY,
+        translation: [0.0; 3],
+    };
+
     /// Applies the map.
     #[inline]
     pub fn apply(&self, x: Vec3) -> Vec3 {

@@ -8,7 +8,6 @@
 use rayon::prelude::*;
 
 use crate::grid::{AffineMap, Grid};
-use crate::linalg::IDENTITY;
 use crate::volume::Volume;
 
 /// How values between voxel centres are obtained.
@@ -69,11 +68,7 @@ pub fn resample<T: Voxel>(
     interpolation: Interpolation,
     outside: T,
 ) -> Volume<T> {
-    let identity = AffineMap {
-        matrix: IDENTITY,
-        translation: [0.0; 3],
-    };
-    resample_mapped(source, target, &identity, interpolation, outside)
+    resample_mapped(source, target, &AffineMap::IDENTITY, interpolation, outside)
 }
 
 /// Resamples `source` onto `target`, where `target_to_source_world` maps a target world position

@@ -7,7 +7,6 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use mrt_core::grid::AffineMap;
-use mrt_core::linalg::IDENTITY;
 use mrt_core::{Grid, Volume};
 use ort::environment::Environment;
 use ort::ep::{ExecutionProvider, CUDA};
@@ -291,10 +290,7 @@ impl Segmenter {
                 .iter()
                 .map(|p| Contribution {
                     probabilities: p,
-                    own_to_other: AffineMap {
-                        matrix: IDENTITY,
-                        translation: [0.0; 3],
-                    },
+                    own_to_other: AffineMap::IDENTITY,
                 })
                 .collect();
             probs = fuse(&own, &same_world).data;
