@@ -147,6 +147,34 @@ pub fn sample_linear_each<T: Voxel>(
     true
 }
 
+/// [`sample_linear_each`] of `channels` volumes of `dims` stored one after another in `data`
+/// (channel-major: channel `c` is `data[c·n..(c + 1)·n]`, `n` the voxel count of `dims`), as
+/// class probabilities are, without copying them into separate volumes: `emit(channel, value)`
+/// for each, bit for bit the values of [`sample_linear`] on that channel. Returns false,
+/// emitting nothing, outside the grid. Panics if `data` does not hold `channels` volumes.
+#[inline]
+pub fn sample_linear_channels<T: Voxel>(
+    data: &[T],
+    dims: [usize; 3],
+    channels: usize,
+    p: [f64; 3],
+    mut emit: impl FnMut(usize, T),
+) -> bool {
+    let n = dims.iter().product::<usize>();
+    assert_eq!(
+        data.len(),
+        n * channels,
+        "data must hold `channels` volumes"
+    );
+    let Some((corners, w)) = linear_cell(dims, p) else {
+        return false;
+    };
+    for (c, d) in data.chunks_exact(n).enumerate() {
+        emit(c, T::from_f64(trilinear(|k| d[corners[k]].to_f64(), w)));
+    }
+    true
+}
+
 /// The trilinear cell of continuous index `p` in a volume of `dims`: the linear indices of its
 /// eight corners (x fastest: (lo,lo,lo), (hi,lo,lo), (lo,hi,lo), …) and the weights along each
 /// axis; `None` beyond half a voxel past the outer voxel centres. Within half a voxel of the edge

@@ -151,11 +151,12 @@ fn reference_trilinear(v: &Volume<f32>, p: [f64; 3]) -> Option<f32> {
     Some((y0 * (1.0 - w[2]) + y1 * w[2]) as f32)
 }
 
-/// `sample_linear` and `sample_linear_each` (every source at once) give the corner-by-corner
-/// reference's value bit for bit, inside, in the half-voxel edge band and outside.
+/// `sample_linear`, `sample_linear_each` (every source at once) and `sample_linear_channels` (the
+/// sources one after another in one buffer) give the corner-by-corner reference's value bit for
+/// bit, inside, in the half-voxel edge band and outside.
 #[test]
 fn sampling_one_or_several_volumes_equals_the_reference_interpolation() {
-    use mrt_core::resample::{sample_linear, sample_linear_each};
+    use mrt_core::resample::{sample_linear, sample_linear_channels, sample_linear_each};
     let dims = [7, 6, 5];
     let grid = Grid::axis_aligned(dims, [1.5, 2.0, 3.0], [0.0; 3]).expect("grid");
     let sources: Vec<Volume<f32>> = (0..3)
@@ -166,6 +167,7 @@ fn sampling_one_or_several_volumes_equals_the_reference_interpolation() {
             Volume::new(grid.clone(), data).expect("volume")
         })
         .collect();
+    let channel_major: Vec<f32> = sources.iter().flat_map(|v| v.data().to_vec()).collect();
     let mut state = 7u64;
     let mut next = || {
         state = state
@@ -177,9 +179,14 @@ fn sampling_one_or_several_volumes_equals_the_reference_interpolation() {
         let p = [next() * 8.0 - 1.0, next() * 7.0 - 1.0, next() * 6.0 - 1.0];
         let mut got = [None; 3];
         let inside = sample_linear_each(&sources, p, |s, v| got[s] = Some(v));
+        let mut got_channels = [None; 3];
+        let inside_channels =
+            sample_linear_channels(&channel_major, dims, 3, p, |c, v| got_channels[c] = Some(v));
+        assert_eq!(inside_channels, inside, "channels {p:?}");
         for (s, source) in sources.iter().enumerate() {
             let want = reference_trilinear(source, p).map(f32::to_bits);
             assert_eq!(got[s].map(f32::to_bits), want, "each {p:?}");
+            assert_eq!(got_channels[s].map(f32::to_bits), want, "channels {p:?}");
             assert_eq!(
                 sample_linear(source, p).map(f32::to_bits),
                 want,

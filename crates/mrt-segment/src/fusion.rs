@@ -6,8 +6,8 @@
 //! Pure computation: no I/O, no ONNX Runtime.
 
 use mrt_core::grid::AffineMap;
-use mrt_core::resample::sample_linear_each;
-use mrt_core::{Grid, Volume};
+use mrt_core::resample::sample_linear_channels;
+use mrt_core::Grid;
 use rayon::prelude::*;
 
 /// Class probabilities on a model grid: channel-major, `channels × grid.len()` values.
@@ -21,15 +21,6 @@ pub struct Probabilities {
     pub data: Vec<f32>,
 }
 
-impl Probabilities {
-    /// Channel `c` as a volume on the model grid.
-    fn channel(&self, c: usize) -> Volume<f32> {
-        let n = self.grid.len();
-        Volume::new(self.grid.clone(), self.data[c * n..(c + 1) * n].to_vec())
-            .expect("probabilities cover the model grid")
-    }
-}
-
 /// One other time point to fuse: its probabilities and the map from the own CT's world (LPS mm)
 /// to that time point's CT world (the registration).
 pub struct Contribution<'a> {
@@ -40,70 +31,112 @@ pub struct Contribution<'a> {
 }
 
 /// The mean of `own` and the `others` on `own`'s grid. A voxel that an other time point's grid
-/// does not cover takes only the time points that do cover it (always at least `own`).
+/// does not cover takes only the time points that do cover it (always at least `own`). Others
+/// with a different number of classes are left out.
 pub fn fuse(own: &Probabilities, others: &[Contribution<'_>]) -> Probabilities {
-    let grid = own.grid.clone();
-    let channels = own.channels;
-    let n = grid.len();
-    let [nx, ny, nz] = grid.dims;
-    // Per other: own index → other index, and its channel volumes.
-    let sources: Vec<(AffineMap, Vec<Volume<f32>>)> = others
-        .iter()
-        .filter(|o| o.probabilities.channels == channels)
-        .map(|o| {
-            let map = o
-                .probabilities
-                .grid
-                .world_to_index_map()
-                .compose(&o.own_to_other)
-                .compose(&grid.index_to_world_map());
-            let vols = (0..channels).map(|c| o.probabilities.channel(c)).collect();
-            (map, vols)
-        })
-        .collect();
-    let mut fused = own.data.clone();
-    let slabs: Vec<Vec<f32>> = (0..nz)
-        .into_par_iter()
-        .map(|k| {
-            let mut slab = vec![0f32; channels * nx * ny];
-            let mut sample = vec![0f32; channels];
-            for j in 0..ny {
-                for i in 0..nx {
-                    let o = i + nx * (j + ny * k);
-                    let s = i + nx * j;
-                    let mut count = 1.0f32;
-                    for c in 0..channels {
-                        slab[c * nx * ny + s] = own.data[c * n + o];
-                    }
-                    for (map, vols) in &sources {
+    let mut sum = ProbabilitySum::new(own.clone());
+    for other in others {
+        sum.add(other);
+    }
+    sum.mean()
+}
+
+/// A running mean of class probabilities on one model grid: it starts from one set (a time
+/// point's own, or the unshifted view of a CT) and takes the others one at a time, so a caller
+/// that computes them one after another holds one sum, one count per voxel and the set being
+/// added, never all of them. The result is bit for bit that of adding all others voxel by voxel
+/// in the same order and dividing by their count.
+#[derive(Debug)]
+pub struct ProbabilitySum {
+    sum: Probabilities,
+    /// Per voxel of the grid: how many sets covered it (the own counts as one).
+    count: Vec<f32>,
+    added: bool,
+}
+
+impl ProbabilitySum {
+    /// The sum of `own` alone (taken, not copied).
+    pub fn new(own: Probabilities) -> Self {
+        let count = vec![1.0; own.grid.len()];
+        Self {
+            sum: own,
+            count,
+            added: false,
+        }
+    }
+
+    /// Adds `other`, brought onto the own grid through its map; voxels its grid does not cover
+    /// are left alone, and so is everything when its number of classes differs.
+    pub fn add(&mut self, other: &Contribution<'_>) {
+        let theirs = other.probabilities;
+        let channels = self.sum.channels;
+        if theirs.channels != channels {
+            return;
+        }
+        self.added = true;
+        let grid = &self.sum.grid;
+        let [nx, ny, nz] = grid.dims;
+        let plane = nx * ny;
+        // Own index → own world → other world → other index.
+        let map = theirs
+            .grid
+            .world_to_index_map()
+            .compose(&other.own_to_other)
+            .compose(&grid.index_to_world_map());
+        let their_dims = theirs.grid.dims;
+        // Slab k of every channel, so each z slab is updated by one task.
+        let mut slabs: Vec<Vec<&mut [f32]>> =
+            (0..nz).map(|_| Vec::with_capacity(channels)).collect();
+        for channel in self.sum.data.chunks_exact_mut(grid.len()) {
+            for (k, slab) in channel.chunks_exact_mut(plane).enumerate() {
+                slabs[k].push(slab);
+            }
+        }
+        slabs
+            .into_par_iter()
+            .zip(self.count.par_chunks_exact_mut(plane))
+            .enumerate()
+            .for_each(|(k, (mut slab, count))| {
+                let mut sample = vec![0f32; channels];
+                for j in 0..ny {
+                    for i in 0..nx {
                         let p = map.apply([i as f64, j as f64, k as f64]);
                         // The channels share one grid: all inside it or none.
-                        let covered = sample_linear_each(vols, p, |c, x| sample[c] = x);
+                        let covered = sample_linear_channels(
+                            &theirs.data,
+                            their_dims,
+                            channels,
+                            p,
+                            |c, x| sample[c] = x,
+                        );
                         if covered {
-                            count += 1.0;
-                            for c in 0..channels {
-                                slab[c * nx * ny + s] += sample[c];
+                            let s = i + nx * j;
+                            count[s] += 1.0;
+                            for (c, values) in slab.iter_mut().enumerate() {
+                                values[s] += sample[c];
                             }
                         }
                     }
-                    for c in 0..channels {
-                        slab[c * nx * ny + s] /= count;
-                    }
                 }
-            }
-            slab
-        })
-        .collect();
-    for (k, slab) in slabs.iter().enumerate() {
-        for c in 0..channels {
-            let dst = c * n + k * nx * ny;
-            fused[dst..dst + nx * ny].copy_from_slice(&slab[c * nx * ny..(c + 1) * nx * ny]);
-        }
+            });
     }
-    Probabilities {
-        grid,
-        channels,
-        data: fused,
+
+    /// The mean of everything added, on the own grid.
+    pub fn mean(self) -> Probabilities {
+        let Self {
+            mut sum,
+            count,
+            added,
+        } = self;
+        if added {
+            for channel in sum.data.chunks_exact_mut(count.len()) {
+                channel
+                    .par_iter_mut()
+                    .zip(count.par_iter())
+                    .for_each(|(p, &n)| *p /= n);
+            }
+        }
+        sum
     }
 }
 
@@ -178,5 +211,44 @@ mod tests {
         }
         // x = 26 mm maps to 32 mm in the other grid, past its last voxel (30 mm): own only.
         assert!((fused.data[n + 13] - 0.4).abs() < 1e-5);
+    }
+
+    #[test]
+    fn sets_added_one_at_a_time_average_over_those_that_cover_each_voxel() {
+        // Own and a second set on the same grid; a third whose grid starts at x = 16 mm (it
+        // covers own voxels from x = 15 mm, half a voxel before its first centre) and says 0.3
+        // everywhere. Added one after another, each voxel averages the sets that cover it.
+        let g = grid([16, 4, 4], [0.0; 3]);
+        let far = grid([16, 4, 4], [16.0, 0.0, 0.0]);
+        let mut sum = ProbabilitySum::new(boxed(&g, 8.0, 16.0, 0.6));
+        let same = boxed(&g, 8.0, 16.0, 0.9);
+        sum.add(&Contribution {
+            probabilities: &same,
+            own_to_other: AffineMap::IDENTITY,
+        });
+        let everywhere = boxed(&far, -100.0, 100.0, 0.3);
+        sum.add(&Contribution {
+            probabilities: &everywhere,
+            own_to_other: AffineMap::IDENTITY,
+        });
+        let fused = sum.mean();
+        let n = g.len();
+        for i in 0..16 {
+            let x = 2.0 * i as f64;
+            let expected = match x {
+                x if x < 8.0 => (0.4 + 0.1) / 2.0, // outside own's box, before the third grid
+                x if x < 15.0 => (0.6 + 0.9) / 2.0, // inside the box, before the third grid
+                _ => (0.4 + 0.1 + 0.3) / 3.0,      // past the box, all three
+            };
+            let fg = fused.data[n + i];
+            assert!(
+                (fg - expected).abs() < 1e-6,
+                "x {x} mm: {fg}, expected {expected}"
+            );
+            assert!(
+                (fused.data[i] + fg - 1.0).abs() < 1e-6,
+                "x {x} mm: classes sum to 1"
+            );
+        }
     }
 }

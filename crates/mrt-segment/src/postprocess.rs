@@ -4,7 +4,7 @@
 //! side, and per-organ volume plausibility flags.
 
 use mrt_core::morphology::{bounding_box, fill_holes};
-use mrt_core::resample::sample_linear_each;
+use mrt_core::resample::sample_linear_channels;
 use mrt_core::{Grid, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -14,16 +14,9 @@ use crate::parenchyma::{keep_parenchyma_piece, parenchyma_floor_hu, CtLookup};
 /// Labels on `target` (the CT grid): per voxel the channel with the highest probability, the
 /// probabilities interpolated trilinearly from the model grid.
 pub fn labels_on_grid(probs: &[f32], model: &Grid, channels: usize, target: &Grid) -> Volume<u8> {
-    let n = model.len();
     let map = model
         .world_to_index_map()
         .compose(&target.index_to_world_map());
-    let channel_volumes: Vec<Volume<f32>> = (0..channels)
-        .map(|c| {
-            Volume::new(model.clone(), probs[c * n..(c + 1) * n].to_vec())
-                .expect("probabilities cover the model grid")
-        })
-        .collect();
     let [nx, ny, _] = target.dims;
     let mut labels = vec![0u8; target.len()];
     labels
@@ -35,7 +28,7 @@ pub fn labels_on_grid(probs: &[f32], model: &Grid, channels: usize, target: &Gri
                     let p = map.apply([i as f64, j as f64, k as f64]);
                     let mut best = (0u8, f32::NEG_INFINITY);
                     // The channels share one grid: outside it, background (channel 0, p = 1).
-                    let inside = sample_linear_each(&channel_volumes, p, |c, v| {
+                    let inside = sample_linear_channels(probs, model.dims, channels, p, |c, v| {
                         if v > best.1 {
                             best = (c as u8, v);
                         }

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::canonical::{check_hu, model_grid, model_input, shifted_grid};
 use crate::card::ModelBundle;
 use crate::error::SegmentError;
-use crate::fusion::{fuse, Contribution, Probabilities};
+use crate::fusion::{Contribution, Probabilities, ProbabilitySum};
 use crate::organ_contact::refine_organ_contacts;
 use crate::postprocess::{clean_up, labels_on_grid, OrganSummary};
 use crate::refine::{ct_numbers, refine_with_intensity};
@@ -265,36 +265,28 @@ impl Segmenter {
             let (_, values) = value.try_extract_tensor::<f32>().map_err(ort_err)?;
             Ok(values.to_vec())
         };
-        let mut probs = sliding_window(&input, &plan, &mut infer)?;
+        let own = Probabilities {
+            grid: grid.clone(),
+            channels,
+            data: sliding_window(&input, &plan, &mut infer)?,
+        };
         // Test-time grid shifts: the same window over the CT sampled between the model voxels,
-        // averaged onto the unshifted grid.
-        let mut shifted = Vec::with_capacity(grid_shifts.len());
+        // averaged onto the unshifted grid as each view is done (one view held at a time).
+        let mut views = ProbabilitySum::new(own);
         for &shift in grid_shifts {
             let other = shifted_grid(&grid, shift);
-            let other_input = model_input(ct, &other, card);
-            let data = sliding_window(&other_input, &plan, &mut infer)?;
-            shifted.push(Probabilities {
-                grid: other,
-                channels,
-                data,
+            let data = sliding_window(&model_input(ct, &other, card), &plan, &mut infer)?;
+            views.add(&Contribution {
+                probabilities: &Probabilities {
+                    grid: other,
+                    channels,
+                    data,
+                },
+                own_to_other: AffineMap::IDENTITY,
             });
         }
         drop(session);
-        if !shifted.is_empty() {
-            let own = Probabilities {
-                grid: grid.clone(),
-                channels,
-                data: probs,
-            };
-            let same_world: Vec<Contribution<'_>> = shifted
-                .iter()
-                .map(|p| Contribution {
-                    probabilities: p,
-                    own_to_other: AffineMap::IDENTITY,
-                })
-                .collect();
-            probs = fuse(&own, &same_world).data;
-        }
+        let mut probs = views.mean().data;
         if let Some(settings) = &card.intensity_refinement {
             refine_with_intensity(
                 &mut probs,
