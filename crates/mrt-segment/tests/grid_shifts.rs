@@ -3,26 +3,14 @@
 //! probabilities of every voxel follow analytically from the CT's values: half from the unshifted
 //! grid, half interpolated between the two shifted voxels around it.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{root, runtime};
 
 use mrt_core::{Grid, Volume};
 use mrt_segment::{Device, Segmenter};
 
 const CENTRES_HU: [f64; 5] = [-1000.0, 60.0, 150.0, 250.0, 350.0];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn runtime() -> PathBuf {
-    let p = root().join(".ort/lib/libonnxruntime.so");
-    assert!(
-        p.exists(),
-        "run scripts/test-data.sh first (needs {})",
-        p.display()
-    );
-    p
-}
 
 /// The hu-bands model with `grid_shifts_voxels` added to its card.
 fn shifted_model(shifts: serde_json::Value) -> tempfile::TempDir {

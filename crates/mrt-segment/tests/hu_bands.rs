@@ -3,25 +3,15 @@
 //! an oblique, flipped, anisotropic CT must come back labelled where its spheres are in the world,
 //! with the clean-up and the kidney side check applied; bad cards and bad CTs are refused.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{root, runtime};
 
 use mrt_core::linalg::{self, rotation_xyz_deg};
 use mrt_core::{Grid, Volume};
 use mrt_segment::{Device, SegmentError, Segmenter};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn runtime() -> PathBuf {
-    let p = root().join(".ort/lib/libonnxruntime.so");
-    assert!(
-        p.exists(),
-        "run scripts/test-data.sh first (needs {})",
-        p.display()
-    );
-    p
-}
 
 fn model_dir() -> PathBuf {
     let p = root().join("testdata/models/hu-bands");

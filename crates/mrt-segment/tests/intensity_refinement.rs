@@ -2,15 +2,13 @@
 //! closer to a phantom's ground truth than the same network without it (checked against the
 //! phantom's own truth labels, never against the segmenter's output).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{root, runtime};
 
 use mrt_io::nifti_io::read_nifti;
 use mrt_phantom::{write_phantom, Format, Options};
 use mrt_segment::{Device, Segmenter};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// Mean Dice over the four organs (labels 1-4; phantom label 5, liver tumour, is not liver).
 fn mean_dice(labels: &[u8], truth: &[f32]) -> f64 {
@@ -31,12 +29,7 @@ fn mean_dice(labels: &[u8], truth: &[f32]) -> f64 {
 
 #[test]
 fn the_refinement_moves_labels_toward_the_phantom_truth() {
-    let runtime = root().join(".ort/lib/libonnxruntime.so");
-    assert!(
-        runtime.exists(),
-        "run scripts/test-data.sh first (needs {})",
-        runtime.display()
-    );
+    let runtime = runtime();
     let bundled = root().join("models/ct-organs");
     let card_text = std::fs::read_to_string(bundled.join("model-card.json")).expect("card");
     let mut card: serde_json::Value = serde_json::from_str(&card_text).expect("card JSON");

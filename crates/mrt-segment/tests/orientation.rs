@@ -2,16 +2,14 @@
 //! with its first axis reversed, or with two axes swapped, gives the same labels in the world
 //! (the failure mode of tools that feed arrays without canonicalising them).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{root, runtime};
 
 use mrt_core::{Grid, Volume};
 use mrt_io::nifti_io::read_nifti;
 use mrt_phantom::{write_phantom, Format, Options};
 use mrt_segment::{Device, Segmenter};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// Same voxels, first axis stored in reverse order.
 fn reversed_i(v: &Volume<f32>) -> Volume<f32> {
@@ -86,12 +84,7 @@ fn agreement(a: &Volume<u8>, b: &Volume<u8>, label: u8) -> f64 {
 
 #[test]
 fn flipped_and_transposed_storage_give_the_same_labels() {
-    let runtime = root().join(".ort/lib/libonnxruntime.so");
-    assert!(
-        runtime.exists(),
-        "run scripts/test-data.sh first (needs {})",
-        runtime.display()
-    );
+    let runtime = runtime();
     let seg = Segmenter::load(&root().join("models/ct-organs"), Device::Cpu, &runtime)
         .expect("bundled model loads");
     let dir = tempfile::tempdir().expect("tempdir");
