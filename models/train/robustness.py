@@ -5,7 +5,9 @@ path: canonicalisation, grid shifts, refinement, clean-up) and scored against th
 
 Each variant is derived from the CT with numpy alone (fixed seed), written as NIfTI, segmented,
 and scored on its own grid against the truth brought onto that grid by a majority vote over the
-CT voxels each new voxel averages (so the truth is not blurred by the coarser grid). Variants:
+CT voxels each new voxel averages (so the truth is not blurred by the coarser grid; a tie goes to
+the lower label value, background first, which makes a coarse grid's organs a little small and its
+Dice a little pessimistic). Variants:
   original             the CT as given
   flipped_storage      x and y storage order reversed, affine adjusted: the same voxels in world
                        space (a reader or model that ignores orientation fails here)

@@ -151,7 +151,8 @@ pub fn sample_linear_each<T: Voxel>(
 /// (channel-major: channel `c` is `data[c·n..(c + 1)·n]`, `n` the voxel count of `dims`), as
 /// class probabilities are, without copying them into separate volumes: `emit(channel, value)`
 /// for each, bit for bit the values of [`sample_linear`] on that channel. Returns false,
-/// emitting nothing, outside the grid. Panics if `data` does not hold `channels` volumes.
+/// emitting nothing, outside the grid or when `channels` is 0. Panics if `data` does not hold
+/// `channels` volumes.
 #[inline]
 pub fn sample_linear_channels<T: Voxel>(
     data: &[T],
@@ -166,6 +167,9 @@ pub fn sample_linear_channels<T: Voxel>(
         n * channels,
         "data must hold `channels` volumes"
     );
+    if channels == 0 {
+        return false;
+    }
     let Some((corners, w)) = linear_cell(dims, p) else {
         return false;
     };

@@ -50,14 +50,20 @@ pub fn fuse(own: &Probabilities, others: &[Contribution<'_>]) -> Probabilities {
 pub struct ProbabilitySum {
     sum: Probabilities,
     /// Per voxel of the grid: how many sets covered it (the own counts as one).
-    count: Vec<f32>,
+    count: Vec<u16>,
     added: bool,
 }
 
 impl ProbabilitySum {
-    /// The sum of `own` alone (taken, not copied).
+    /// The sum of `own` alone (taken, not copied). Panics if `own.data` does not hold
+    /// `own.channels` values per voxel of its grid.
     pub fn new(own: Probabilities) -> Self {
-        let count = vec![1.0; own.grid.len()];
+        assert_eq!(
+            own.data.len(),
+            own.channels * own.grid.len(),
+            "probabilities must cover their grid once per class"
+        );
+        let count = vec![1; own.grid.len()];
         Self {
             sum: own,
             count,
@@ -70,7 +76,7 @@ impl ProbabilitySum {
     pub fn add(&mut self, other: &Contribution<'_>) {
         let theirs = other.probabilities;
         let channels = self.sum.channels;
-        if theirs.channels != channels {
+        if theirs.channels != channels || channels == 0 {
             return;
         }
         self.added = true;
@@ -111,7 +117,7 @@ impl ProbabilitySum {
                         );
                         if covered {
                             let s = i + nx * j;
-                            count[s] += 1.0;
+                            count[s] = count[s].saturating_add(1);
                             for (c, values) in slab.iter_mut().enumerate() {
                                 values[s] += sample[c];
                             }
@@ -133,7 +139,7 @@ impl ProbabilitySum {
                 channel
                     .par_iter_mut()
                     .zip(count.par_iter())
-                    .for_each(|(p, &n)| *p /= n);
+                    .for_each(|(p, &n)| *p /= f32::from(n));
             }
         }
         sum
@@ -250,5 +256,137 @@ mod tests {
                 "x {x} mm: classes sum to 1"
             );
         }
+    }
+
+    /// The all-at-once fusion this module had before `ProbabilitySum` (commit 968e7bd): each
+    /// other set's channels copied into volumes, every voxel summed over all sets in order, then
+    /// divided by an f32 count. The running sum must give these values bit for bit.
+    fn fuse_all_at_once(own: &Probabilities, others: &[Contribution<'_>]) -> Vec<f32> {
+        use mrt_core::resample::sample_linear_each;
+        use mrt_core::Volume;
+        let grid = &own.grid;
+        let (channels, n) = (own.channels, grid.len());
+        let sources: Vec<(AffineMap, Vec<Volume<f32>>)> = others
+            .iter()
+            .filter(|o| o.probabilities.channels == channels)
+            .map(|o| {
+                let p = o.probabilities;
+                let map = p
+                    .grid
+                    .world_to_index_map()
+                    .compose(&o.own_to_other)
+                    .compose(&grid.index_to_world_map());
+                let m = p.grid.len();
+                let vols = (0..channels)
+                    .map(|c| {
+                        Volume::new(p.grid.clone(), p.data[c * m..(c + 1) * m].to_vec())
+                            .expect("channel")
+                    })
+                    .collect();
+                (map, vols)
+            })
+            .collect();
+        let [nx, ny, nz] = grid.dims;
+        let mut fused = own.data.clone();
+        let mut sample = vec![0f32; channels];
+        for k in 0..nz {
+            for j in 0..ny {
+                for i in 0..nx {
+                    let o = i + nx * (j + ny * k);
+                    let mut count = 1.0f32;
+                    let mut acc: Vec<f32> = (0..channels).map(|c| own.data[c * n + o]).collect();
+                    for (map, vols) in &sources {
+                        let p = map.apply([i as f64, j as f64, k as f64]);
+                        if sample_linear_each(vols, p, |c, x| sample[c] = x) {
+                            count += 1.0;
+                            for c in 0..channels {
+                                acc[c] += sample[c];
+                            }
+                        }
+                    }
+                    for c in 0..channels {
+                        fused[c * n + o] = acc[c] / count;
+                    }
+                }
+            }
+        }
+        fused
+    }
+
+    /// Pseudo-random probabilities (`channels` classes summing to 1) on `g`.
+    fn scattered(g: &Grid, channels: usize, seed: u64) -> Probabilities {
+        let n = g.len();
+        let mut state = seed;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64) as f32 + 0.01
+        };
+        let raw: Vec<f32> = (0..channels * n).map(|_| next()).collect();
+        let mut data = raw.clone();
+        for v in 0..n {
+            let total: f32 = (0..channels).map(|c| raw[c * n + v]).sum();
+            for c in 0..channels {
+                data[c * n + v] = raw[c * n + v] / total;
+            }
+        }
+        Probabilities {
+            grid: g.clone(),
+            channels,
+            data,
+        }
+    }
+
+    #[test]
+    fn the_running_sum_equals_the_all_at_once_fusion_bit_for_bit() {
+        use mrt_core::transform::RigidTransform;
+        use mrt_core::Transform;
+        let g = Grid::axis_aligned([9, 7, 5], [2.0, 2.5, 3.0], [0.0; 3]).expect("grid");
+        let own = scattered(&g, 3, 1);
+        // A rotated, translated time point on its own grid (partial coverage), a set on a finer
+        // offset grid, and a set with the wrong number of classes (left out by both).
+        let moved = scattered(&g, 3, 2);
+        let finer = scattered(
+            &Grid::axis_aligned([11, 9, 6], [1.7, 1.9, 2.2], [3.1, -1.4, 2.0]).expect("grid"),
+            3,
+            3,
+        );
+        let two_classes = scattered(&g, 2, 4);
+        let rigid = Transform::Rigid(RigidTransform {
+            rotation_deg: [3.0, -2.0, 7.0],
+            translation_mm: [4.3, -1.1, 2.6],
+        })
+        .to_affine();
+        let others = [
+            Contribution {
+                probabilities: &moved,
+                own_to_other: rigid,
+            },
+            Contribution {
+                probabilities: &two_classes,
+                own_to_other: AffineMap::IDENTITY,
+            },
+            Contribution {
+                probabilities: &finer,
+                own_to_other: AffineMap::IDENTITY,
+            },
+        ];
+        let want = fuse_all_at_once(&own, &others);
+        let got = fuse(&own, &others).data;
+        assert_eq!(got.len(), want.len());
+        let differing = got
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(differing, 0, "{differing} values differ");
+        // The sets did overlap partially: some voxels averaged 1, 2 and 3 sets.
+        let n = g.len();
+        let unchanged = (0..n).filter(|&v| got[v] == own.data[v]).count();
+        assert!(
+            unchanged > 0 && unchanged < n,
+            "unchanged voxels {unchanged} of {n}"
+        );
     }
 }

@@ -32,7 +32,11 @@ fn dice(labels: &Volume<u8>, truth: &Volume<f32>, label: u8, truth_value: f32) -
         a += usize::from(x);
         b += usize::from(y);
     }
-    2.0 * both as f64 / (a + b).max(1) as f64
+    if a + b == 0 {
+        1.0 // both empty: agreement, as models/train/common.py's dice()
+    } else {
+        2.0 * both as f64 / (a + b) as f64
+    }
 }
 
 #[test]
@@ -46,18 +50,10 @@ fn the_held_out_real_ct_meets_its_floors_and_shrugs_off_a_calibration_offset() {
     let truth = read_nifti(&anatomy.join("totalseg_s0009_labels.nii.gz"))
         .expect("real labels")
         .volume;
-    assert_eq!(
-        ct.grid().dims,
-        truth.grid().dims,
-        "CT and labels share a grid"
-    );
+    assert_eq!(ct.grid(), truth.grid(), "CT and labels share a grid");
     let scores = |ct: &Volume<f32>| -> Vec<f64> {
         let labels = seg.segment(ct).expect("segments").labels;
-        assert_eq!(
-            labels.grid().dims,
-            truth.grid().dims,
-            "labels on the CT grid"
-        );
+        assert_eq!(labels.grid(), truth.grid(), "labels on the CT grid");
         TOTALSEG
             .iter()
             .map(|&(value, label, _)| dice(&labels, &truth, label, value))
