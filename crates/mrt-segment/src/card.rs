@@ -163,16 +163,12 @@ impl ModelBundle {
         if let Some(o) = card.fused_overlap.filter(|o| !(0.0..0.95).contains(o)) {
             return Err(bad(format!("fused_overlap {o} must lie in [0, 0.95)")));
         }
-        if let Some(shift) = card
-            .grid_shifts_voxels
-            .iter()
-            .find(|s| !s.iter().all(|v| v.is_finite() && v.abs() < 1.0))
-        {
-            return Err(bad(format!(
-                "grid_shifts_voxels entry {shift:?}: each component must lie in (-1, 1)"
-            )));
-        }
         for (i, shift) in card.grid_shifts_voxels.iter().enumerate() {
+            if !shift.iter().all(|v| v.is_finite() && v.abs() < 1.0) {
+                return Err(bad(format!(
+                    "grid_shifts_voxels entry {shift:?}: each component must lie in (-1, 1)"
+                )));
+            }
             if shift.iter().all(|v| *v == 0.0) || card.grid_shifts_voxels[..i].contains(shift) {
                 return Err(bad(format!(
                     "grid_shifts_voxels entry {shift:?} repeats a grid already inferred (the unshifted one or an earlier entry)"

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{root, runtime};
+use common::{dice, root, runtime};
 
 use mrt_core::linalg::{self, rotation_xyz_deg};
 use mrt_core::{Grid, Volume};
@@ -49,17 +49,6 @@ fn oblique_ct(spheres: &[([f64; 3], f64, f32)]) -> Volume<f32> {
         }
     }
     Volume::new(grid, data).expect("volume")
-}
-
-fn dice(labels: &Volume<u8>, label: u8, truth: &Volume<f32>, hu: f32) -> f64 {
-    let (mut both, mut a, mut b) = (0.0, 0.0, 0.0);
-    for (&l, &t) in labels.data().iter().zip(truth.data()) {
-        let (x, y) = (l == label, t == hu);
-        both += f64::from(u8::from(x && y));
-        a += f64::from(u8::from(x));
-        b += f64::from(u8::from(y));
-    }
-    2.0 * both / (a + b)
 }
 
 #[test]
