@@ -24,6 +24,27 @@ pub struct Kidney {
     pub outer: Blob,
     /// Pelvis (urine), medial.
     pub pelvis: Blob,
+    /// Outer surface of the perirenal fat around it (anatomy revision 2; `None` in revision 1).
+    pub perirenal_fat: Option<Blob>,
+}
+
+/// Which version of the procedural anatomy a phantom is drawn with. A seed gives the same
+/// phantom within one revision; a revision never changes once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnatomyRevision {
+    /// The generator through commit 92c26de: organs may overlap (priority liver > spleen > kidney) and the
+    /// kidneys lie bare in soft tissue, so a kidney can touch the liver or spleen with no fat
+    /// between them. The segmentation model 1.8.0 was trained on this revision.
+    R1,
+    /// Revision 1 plus the perirenal fat of real anatomy: each kidney lies in its own fat capsule
+    /// (Gerota's fascia), 1.5-14 mm thick with more subcutaneous fat; the liver is moved away from
+    /// the capsules until they hold at most 2 % of it, then the spleen away from the capsules and
+    /// the liver until they hold at most 4 % of it, and kidney and
+    /// capsule take precedence over what still overlaps (a shallow renal impression) instead of
+    /// being cut by it. The draws of revision 1 are kept; the capsule thickness is drawn after them.
+    #[default]
+    R2,
 }
 
 /// Tubular structure along z (aorta, vena cava).
@@ -48,6 +69,8 @@ impl Vessel {
 /// The patient's anatomy.
 #[derive(Debug, Clone)]
 pub struct Anatomy {
+    /// Which revision of this generator drew it.
+    pub revision: AnatomyRevision,
     /// Sex (reference phantom).
     pub sex: Sex,
     /// Body outline semi-axes (lateral, AP) in mm at z = 0.
@@ -90,7 +113,7 @@ pub struct Anatomy {
 
 impl Anatomy {
     /// Draws a patient. `with_tumours` adds 0-3 liver tumours.
-    pub fn sample(rng: &mut Rng, with_tumours: bool) -> Self {
+    pub fn sample(rng: &mut Rng, with_tumours: bool, revision: AnatomyRevision) -> Self {
         let sex = if rng.uniform() < 0.5 {
             Sex::Male
         } else {
@@ -187,6 +210,7 @@ impl Anatomy {
                 side,
                 outer,
                 pelvis,
+                perirenal_fat: None,
             }
         };
         let kidneys = [
@@ -288,7 +312,8 @@ impl Anatomy {
             slope: [jitter(rng, 0.03), jitter(rng, 0.03)],
             radius_mm: rng.range(9.0, 13.0),
         };
-        Self {
+        let mut anatomy = Self {
+            revision,
             sex,
             body_semi_axes_mm: [lateral, ap],
             body_exponent: rng.range(2.2, 3.0),
@@ -316,6 +341,88 @@ impl Anatomy {
                 )
             }),
             visceral_fat_threshold: rng.range(0.1, 0.45),
+        };
+        if revision == AnatomyRevision::R2 {
+            // Perirenal fat thickness grows with the body's fat (subcutaneous 8-35 mm): thin
+            // patients 1.5-5 mm, where the 3 mm model grid barely resolves it, obese ones up to 14 mm.
+            let fat_fraction = (fat_mm - 8.0) / 27.0;
+            for k in &mut anatomy.kidneys {
+                let thickness_mm = rng.range(1.5, 5.0) + 9.0 * fat_fraction * rng.uniform();
+                k.perirenal_fat = Some(k.outer.grown(thickness_mm));
+            }
+            anatomy.displace_from_kidneys();
+        }
+        anatomy
+    }
+
+    /// Revision 2: separates the kidneys from the liver and spleen, which revision 1's blobs
+    /// could overlap by up to ~70 % of the spleen. First each kidney (with pelvis and capsule)
+    /// moves down, up to [`KIDNEY_DESCENT_MAX_MM`], until its capsule holds at most
+    /// [`LIVER_IN_CAPSULES`] of the liver and [`SPLEEN_IN_CAPSULES`] of the spleen; what overlap
+    /// remains, the liver (with its tumours), then the spleen (also away from the liver) resolve
+    /// by moving sideways. What still overlaps is a shallow renal impression, as in real anatomy.
+    fn displace_from_kidneys(&mut self) {
+        self.lower_kidneys();
+        let capsules: Vec<Blob> = self
+            .kidneys
+            .iter()
+            .map(|k| k.perirenal_fat.clone().unwrap_or_else(|| k.outer.clone()))
+            .collect();
+        let shift = displacement(&self.liver, &capsules, LIVER_IN_CAPSULES);
+        self.liver.centre = mrt_core::linalg::add(self.liver.centre, shift);
+        for t in &mut self.tumours {
+            t.centre = mrt_core::linalg::add(t.centre, shift);
+        }
+        // The spleen also yields to the (moved) liver, which revision 1 let cut into it.
+        let mut obstacles = capsules;
+        obstacles.push(self.liver.clone());
+        let shift = displacement(&self.spleen, &obstacles, SPLEEN_IN_CAPSULES);
+        self.spleen.centre = mrt_core::linalg::add(self.spleen.centre, shift);
+    }
+
+    /// Moves each kidney down in 2 mm steps (at most [`KIDNEY_DESCENT_MAX_MM`]) until its capsule
+    /// holds no more of the liver and spleen than the limits allow.
+    fn lower_kidneys(&mut self) {
+        use mrt_core::linalg::add;
+        const STEP_MM: f64 = 2.0;
+        let organs = [
+            (self.liver.clone(), LIVER_IN_CAPSULES),
+            (self.spleen.clone(), SPLEEN_IN_CAPSULES),
+        ];
+        let organ_points: Vec<(Vec<Vec3>, f64)> = organs
+            .iter()
+            .map(|(b, limit)| {
+                let points = lattice_offsets(b)
+                    .into_iter()
+                    .map(|d| add(b.centre, d))
+                    .collect::<Vec<_>>();
+                (points, *limit)
+            })
+            .collect();
+        for k in &mut self.kidneys {
+            let Some(capsule) = k.perirenal_fat.clone() else {
+                continue;
+            };
+            let mut descent_mm = 0.0;
+            while descent_mm < KIDNEY_DESCENT_MAX_MM {
+                let moved = add(capsule.centre, [0.0, 0.0, -descent_mm]);
+                let mut probe = capsule.clone();
+                probe.centre = moved;
+                let too_much = organ_points.iter().any(|(points, limit)| {
+                    let inside = points.iter().filter(|&&p| probe.contains(p)).count();
+                    inside as f64 > limit * points.len().max(1) as f64
+                });
+                if !too_much {
+                    break;
+                }
+                descent_mm += STEP_MM;
+            }
+            let down = [0.0, 0.0, -descent_mm];
+            k.outer.centre = add(k.outer.centre, down);
+            k.pelvis.centre = add(k.pelvis.centre, down);
+            if let Some(fat) = &mut k.perirenal_fat {
+                fat.centre = add(fat.centre, down);
+            }
         }
     }
 
@@ -385,6 +492,11 @@ impl Anatomy {
         if (p[0] - sx).abs() < 0.45 * sr && p[1] > sy + sr && p[1] < sy + 2.2 * sr {
             return Tissue::CorticalBone;
         }
+        if self.revision == AnatomyRevision::R2 {
+            if let Some(t) = self.kidney_at(p) {
+                return t;
+            }
+        }
         for t in &self.tumours {
             if t.contains(p) && self.liver.contains(p) {
                 return Tissue::LiverTumour;
@@ -396,18 +508,9 @@ impl Anatomy {
         if self.spleen.contains(p) {
             return Tissue::Spleen;
         }
-        for k in &self.kidneys {
-            if let Some(l) = k.outer.level(p) {
-                if l <= 1.0 {
-                    if k.pelvis.contains(p) {
-                        return Tissue::KidneyPelvis(k.side);
-                    }
-                    return if l > 0.45 {
-                        Tissue::KidneyCortex(k.side)
-                    } else {
-                        Tissue::KidneyMedulla(k.side)
-                    };
-                }
+        if self.revision == AnatomyRevision::R1 {
+            if let Some(t) = self.kidney_at(p) {
+                return t;
             }
         }
         if self.aorta.contains(p) {
@@ -458,7 +561,105 @@ impl Anatomy {
     }
 }
 
+/// Largest fraction of the spleen's volume the kidney capsules and the liver may take (revision 2).
+pub const SPLEEN_IN_CAPSULES: f64 = 0.04;
+/// Largest fraction of the liver's volume a kidney capsule may take (revision 2).
+pub const LIVER_IN_CAPSULES: f64 = 0.02;
+/// How far (mm) revision 2 may move a kidney down, out of the liver and spleen (about one
+/// vertebra: real kidneys lie a vertebra higher or lower from person to person).
+pub const KIDNEY_DESCENT_MAX_MM: f64 = 36.0;
+
+/// Offsets (mm) from `blob`'s centre of the points of a 3 mm lattice inside it.
+fn lattice_offsets(blob: &Blob) -> Vec<Vec3> {
+    const STEP_MM: f64 = 3.0;
+    let (lo, hi) = Anatomy::blob_box(blob, 0.0);
+    let n = |a: usize| ((hi[a] - lo[a]) / STEP_MM).ceil() as usize + 1;
+    let mut out = Vec::new();
+    for k in 0..n(2) {
+        for j in 0..n(1) {
+            for i in 0..n(0) {
+                let p = [
+                    lo[0] + i as f64 * STEP_MM,
+                    lo[1] + j as f64 * STEP_MM,
+                    lo[2] + k as f64 * STEP_MM,
+                ];
+                if blob.contains(p) {
+                    out.push(mrt_core::linalg::sub(p, blob.centre));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Translation (mm) that moves `blob` out of `obstacles` until at most `max_fraction` of its
+/// volume lies inside them: 2 mm steps away from the obstacles' centres (their z difference
+/// weighted 0.35), each weighted by how much of the blob it holds, for at most 40 steps (80 mm).
+fn displacement(blob: &Blob, obstacles: &[Blob], max_fraction: f64) -> Vec3 {
+    use mrt_core::linalg::{add, norm, scale, sub};
+    const STEP_MM: f64 = 2.0;
+    const Z_WEIGHT: f64 = 0.35;
+    let offsets = lattice_offsets(blob);
+    if offsets.is_empty() {
+        return [0.0; 3];
+    }
+    let mut shift = [0.0; 3];
+    for _ in 0..40 {
+        let centre = add(blob.centre, shift);
+        let counts: Vec<usize> = obstacles
+            .iter()
+            .map(|o| {
+                offsets
+                    .iter()
+                    .filter(|&&d| o.contains(add(centre, d)))
+                    .count()
+            })
+            .collect();
+        let inside: usize = counts.iter().sum();
+        if inside as f64 <= max_fraction * offsets.len() as f64 {
+            break;
+        }
+        let mut direction = [0.0; 3];
+        for (o, &c) in obstacles.iter().zip(&counts) {
+            let away = sub(centre, o.centre);
+            // Mostly sideways: the body section is short in z, and real spleens and livers lie
+            // beside and in front of the kidneys more than above them.
+            let away = [away[0], away[1], Z_WEIGHT * away[2]];
+            let length = norm(away).max(1e-9);
+            direction = add(direction, scale(away, c as f64 / length));
+        }
+        let length = norm(direction);
+        if length < 1e-12 {
+            break;
+        }
+        shift = add(shift, scale(direction, STEP_MM / length));
+    }
+    shift
+}
+
 impl Anatomy {
+    /// Kidney tissue, or the fat of its capsule, at `p`; `None` outside both kidneys' capsules.
+    fn kidney_at(&self, p: Vec3) -> Option<Tissue> {
+        for k in &self.kidneys {
+            if let Some(l) = k.outer.level(p) {
+                if l <= 1.0 {
+                    if k.pelvis.contains(p) {
+                        return Some(Tissue::KidneyPelvis(k.side));
+                    }
+                    return Some(if l > 0.45 {
+                        Tissue::KidneyCortex(k.side)
+                    } else {
+                        Tissue::KidneyMedulla(k.side)
+                    });
+                }
+            }
+        }
+        self.kidneys
+            .iter()
+            .any(|k| k.perirenal_fat.as_ref().is_some_and(|f| f.contains(p)))
+            .then_some(Tissue::Fat)
+    }
+
     /// Index of the liver tumour containing `p`, if any (the one [`Anatomy::tissue_at`] reports).
     pub fn tumour_at(&self, p: Vec3) -> Option<usize> {
         self.tumours.iter().position(|t| t.contains(p))

@@ -16,5 +16,6 @@ pub mod simulate;
 pub mod tissue;
 pub mod truth;
 
+pub use anatomy::AnatomyRevision;
 pub use output::{write_phantom, Format, PhantomError};
 pub use patient::{Options, Patient, Preset};

@@ -4,7 +4,7 @@
 use mrt_core::RigidTransform;
 use serde::Serialize;
 
-use crate::anatomy::Anatomy;
+use crate::anatomy::{Anatomy, AnatomyRevision};
 use crate::biokinetics::{self, UptakeWashout, WholeBody};
 use crate::rng::Rng;
 
@@ -34,10 +34,12 @@ pub struct Options {
     pub misalign_mm: f64,
     /// Add liver tumours.
     pub tumours: bool,
+    /// Revision of the procedural anatomy.
+    pub anatomy_revision: AnatomyRevision,
 }
 
 impl Options {
-    /// Defaults: small, 4/24/72/168 h, 11 mm PSF, aligned, tumours on.
+    /// Defaults: small, 4/24/72/168 h, 11 mm PSF, aligned, tumours on, the latest anatomy.
     pub fn new(seed: u64) -> Self {
         Self {
             seed,
@@ -46,6 +48,7 @@ impl Options {
             psf_fwhm_mm: 11.0,
             misalign_mm: 0.0,
             tumours: true,
+            anatomy_revision: AnatomyRevision::default(),
         }
     }
 }
@@ -124,7 +127,7 @@ impl Patient {
     /// Draws the patient for `options.seed`.
     pub fn sample(options: Options) -> Self {
         let mut rng = Rng::new(options.seed, 1);
-        let anatomy = Anatomy::sample(&mut rng, options.tumours);
+        let anatomy = Anatomy::sample(&mut rng, options.tumours, options.anatomy_revision);
         let mut rng = Rng::new(options.seed, 2);
         let injected_mbq = rng.normal_in(7400.0, 150.0, 7000.0, 7800.0);
         let [lat, ap] = anatomy.body_semi_axes_mm;

@@ -134,6 +134,21 @@ impl Blob {
         }
     }
 
+    /// The same blob with every semi-axis longer by `margin_mm`: same centre, orientation and
+    /// deformation, so its surface lies about `margin_mm` outside this one's (a capsule).
+    pub fn grown(&self, margin_mm: f64) -> Self {
+        // The bound is max_axis·√3 + deformation pad; the longest axis grows by `margin_mm`.
+        let r = self.bound_sq.sqrt() + margin_mm.max(0.0) * 3f64.sqrt();
+        Self {
+            centre: self.centre,
+            rotation: self.rotation,
+            semi_axes: self.semi_axes.map(|a| a + margin_mm),
+            exponent: self.exponent,
+            waves: self.waves.clone(),
+            bound_sq: r * r,
+        }
+    }
+
     /// An undeformed axis-aligned ellipsoid (for analytic tests).
     pub fn ellipsoid(centre: Vec3, semi: Vec3) -> Self {
         Self::with_waves(
@@ -225,5 +240,60 @@ mod tests {
             }
         }
         assert!((n as f64 / 175_000.0 - 1.0).abs() < 0.01, "{n}");
+    }
+
+    #[test]
+    fn grown_ellipsoid_is_the_ellipsoid_with_longer_axes() {
+        // Analytic: an undeformed ellipsoid grown by 5 mm has semi-axes 5 mm longer, so points
+        // just inside / outside those axes' ends are inside / outside it.
+        let b = Blob::ellipsoid([1.0, 2.0, 3.0], [20.0, 30.0, 40.0]);
+        let g = b.grown(5.0);
+        for (axis, semi) in [(0, 25.0), (1, 35.0), (2, 45.0)] {
+            for sign in [-1.0, 1.0] {
+                let mut inside = [1.0, 2.0, 3.0];
+                inside[axis] += sign * (semi - 0.1);
+                let mut outside = [1.0, 2.0, 3.0];
+                outside[axis] += sign * (semi + 0.1);
+                assert!(g.contains(inside) && !g.contains(outside), "{axis} {sign}");
+                assert!(!b.contains(inside));
+            }
+        }
+    }
+
+    #[test]
+    fn grown_deformed_blob_contains_the_original() {
+        let mut rng = Rng::new(5, 2);
+        let b = Blob::random(
+            BlobSpec {
+                centre: [0.0; 3],
+                shape: [0.55, 0.45, 1.0],
+                volume_ml: 175.0,
+                exponent: 2.0,
+                angles_deg: [0.0, 12.0, 25.0],
+                jitter_deg: 5.0,
+                deform: 0.06,
+            },
+            &mut rng,
+        );
+        let g = b.grown(6.0);
+        let (mut inner, mut shell) = (0usize, 0usize);
+        for z in -90..=90 {
+            for y in -90..=90 {
+                for x in -90..=90 {
+                    let p = [x as f64, y as f64, z as f64];
+                    if b.contains(p) {
+                        inner += 1;
+                        assert!(g.contains(p), "{p:?}");
+                    } else if g.contains(p) {
+                        shell += 1;
+                    }
+                }
+            }
+        }
+        // A 6 mm shell around a ~175 mL kidney-shaped blob (surface ~170 cm²) is ~100 mL.
+        assert!(
+            inner > 150_000 && (60_000..160_000).contains(&shell),
+            "{inner} {shell}"
+        );
     }
 }

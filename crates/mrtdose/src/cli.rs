@@ -303,6 +303,16 @@ pub struct PhantomCommon {
     /// Leave out liver tumours.
     #[arg(long, env = "MRTDOSE_PHANTOM_NO_TUMOURS")]
     pub no_tumours: bool,
+    /// Revision of the procedural anatomy: 2 (default) gives each kidney a perirenal fat capsule
+    /// that the liver and spleen yield to; 1 reproduces phantoms drawn before it (overlapping
+    /// organs, bare kidneys), e.g. the training data of segmentation model 1.8.0.
+    #[arg(
+        long,
+        env = "MRTDOSE_PHANTOM_ANATOMY_REVISION",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u8).range(1..=2)
+    )]
+    pub anatomy_revision: u8,
 }
 
 /// `mrtdose phantom`.

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Context;
-use mrt_phantom::{write_phantom, Format, Options, Preset};
+use mrt_phantom::{write_phantom, AnatomyRevision, Format, Options, Preset};
 
 use crate::cli::{PhantomArgs, PhantomCommon, PhantomFormat, PhantomPreset, PhantomTrialArgs};
 
@@ -38,6 +38,10 @@ fn options(seed: u64, c: &PhantomCommon) -> anyhow::Result<(Options, Format)> {
     o.psf_fwhm_mm = c.psf_fwhm_mm;
     o.misalign_mm = c.misalign_mm;
     o.tumours = !c.no_tumours;
+    o.anatomy_revision = match c.anatomy_revision {
+        1 => AnatomyRevision::R1,
+        _ => AnatomyRevision::R2,
+    };
     let format = match c.format {
         PhantomFormat::Dicom => Format::Dicom,
         PhantomFormat::Nifti => Format::Nifti,

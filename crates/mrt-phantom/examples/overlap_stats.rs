@@ -1,0 +1,64 @@
+//! Overlap of the phantom organs' blobs (before precedence) on a 3 mm lattice, per seed.
+use mrt_phantom::anatomy::{Anatomy, AnatomyRevision};
+use mrt_phantom::rng::Rng;
+use mrt_phantom::shapes::Blob;
+
+fn points(b: &Blob) -> Vec<[f64; 3]> {
+    let (lo, hi) = Anatomy::blob_box(b, 15.0);
+    let mut v = Vec::new();
+    let mut z = lo[2];
+    while z <= hi[2] {
+        let mut y = lo[1];
+        while y <= hi[1] {
+            let mut x = lo[0];
+            while x <= hi[0] {
+                if b.contains([x, y, z]) {
+                    v.push([x, y, z]);
+                }
+                x += 3.0;
+            }
+            y += 3.0;
+        }
+        z += 3.0;
+    }
+    v
+}
+
+fn main() {
+    let first: u64 = std::env::args().nth(1).map_or(9000, |s| s.parse().unwrap());
+    let n: u64 = std::env::args().nth(2).map_or(20, |s| s.parse().unwrap());
+    println!("seed spleen_shift liver_shift spleen_in_kidcaps spleen_in_liver kidcapL_in_liver kidcapR_in_liver kidcapL_in_spleen");
+    for seed in first..first + n {
+        let a = Anatomy::sample(&mut Rng::new(seed, 1), true, AnatomyRevision::R2);
+        let r1 = Anatomy::sample(&mut Rng::new(seed, 1), true, AnatomyRevision::R1);
+        let d = |a: [f64; 3], b: [f64; 3]| mrt_core::linalg::norm(mrt_core::linalg::sub(a, b));
+        print!(
+            "{seed} kid_down {:.0} {:.0} spl {:.0} liv {:.0} ",
+            d(a.kidneys[0].outer.centre, r1.kidneys[0].outer.centre),
+            d(a.kidneys[1].outer.centre, r1.kidneys[1].outer.centre),
+            d(a.spleen.centre, r1.spleen.centre),
+            d(a.liver.centre, r1.liver.centre)
+        );
+        let caps: Vec<&Blob> = a
+            .kidneys
+            .iter()
+            .map(|k| k.perirenal_fat.as_ref().unwrap())
+            .collect();
+        let sp = points(&a.spleen);
+        let frac = |pts: &[[f64; 3]], f: &dyn Fn([f64; 3]) -> bool| {
+            pts.iter().filter(|&&p| f(p)).count() as f64 / pts.len().max(1) as f64
+        };
+        let s_k = frac(&sp, &|p| caps.iter().any(|c| c.contains(p)));
+        let s_l = frac(&sp, &|p| a.liver.contains(p));
+        let kl = points(caps[0]);
+        let kr = points(caps[1]);
+        println!(
+            "{:.3} {:.3} {:.3} {:.3} {:.3}",
+            s_k,
+            s_l,
+            frac(&kl, &|p| a.liver.contains(p)),
+            frac(&kr, &|p| a.liver.contains(p)),
+            frac(&kl, &|p| a.spleen.contains(p)),
+        );
+    }
+}
