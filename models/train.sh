@@ -94,6 +94,8 @@ RUN8_MINUTES=${RUN8_MINUTES:-80}
 RUN8_INIT_ONNX=${RUN8_INIT_ONNX:-}
 RUN9_MINUTES=${RUN9_MINUTES:-70}
 RUN9_INIT_ONNX=${RUN9_INIT_ONNX:-}
+RUN10_MINUTES=${RUN10_MINUTES:-40}
+RUN10_INIT_ONNX=${RUN10_INIT_ONNX:-}
 RUN7_ONNX=${RUN7_ONNX:-}
 RUN6_GIVEN=$RUN6_INIT_ONNX        # the run-6 log header only when the replay starts at run 6
 THREADS=${THREADS:-2}
@@ -113,6 +115,8 @@ fi
 PY="nice -n 19 $VENV/bin/python"
 
 # 2. Training phantoms (seeds >= 100000 only) and held-out evaluation phantoms (seeds 9000-9019 small, 9000-9002 clinical)
+if [ -z "$RUN10_INIT_ONNX" ]; then   # runs 1-9, on anatomy revision 1 (the generator before stop 34)
+export ANATOMY_REVISION=1
 "$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100000 60
 "$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200000 6
 "$M/train/make_eval_phantoms.sh" "$CACHE/eval" small 9000 20
@@ -140,7 +144,7 @@ LOG=$M/ct-organs/training-log.txt
 # follows the wall clock and ends 4 minutes before the budget.
 # fine_tune OUT_DIR INIT_ONNX STEPS LR LR_END MINUTES ORGAN_SAMPLE_WEIGHTS [SEED [SYNTH_PROB [EXTRA train.py FLAGS...]]]
 fine_tune() {
-  $PY "$M/train/train.py" --cache "$CACHE/data" --out "$1" --init-onnx "$2" --steps "$3" --seed "${8:-$SEED}" \
+  $PY "$M/train/train.py" --cache "${CACHE_DATA:-$CACHE/data}" --out "$1" --init-onnx "$2" --steps "$3" --seed "${8:-$SEED}" \
     --lr "$4" --lr-end "$5" --lr-minutes "$(($6 - 4))" --max-minutes "$6" \
     --synth-prob "${9:-0.35}" --fg-prob 0.85 --organ-sample-weights "$7" --ce-weights 1,1,3,3,4 --dice-present \
     --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start --threads "$THREADS" "${@:10}" 2>&1 | tee -a "$LOG"
@@ -253,15 +257,48 @@ $PY "$M/train/compare_members.py" --model run7="$(dirname "$RUN7_ONNX")" --model
 $PY "$M/train/export_ensemble.py" --out-dir "$M/ct-organs" --member-onnx "$RUN7_ONNX" \
   --member-ckpt "$CACHE/ckpt9/best.pt" --seed 1239 --version 1.8.0 --fused-overlap 0.4 --grid-shift 0.5 0.5 0.5 \
   --history "mean softmax of two members: the run-7 model (run 1 + run 2, 3000 steps from scratch, then runs 3, 4, 6 and 7, fine-tuning; run 5 not kept) and the run-9 model (run 8's, itself run 7's fine-tuned on the left-kidney/spleen contact, fine-tuned with clinical-preset phantoms in half of the phantom draws); see models/train.sh"
+fi   # runs 1-9
+#    Run 10 (stop 34): the run-9 model fine-tuned on phantoms of anatomy revision 2 (mrtdose phantom
+#           --anatomy-revision 2: perirenal fat around each kidney; kidneys, liver and spleen moved apart instead of
+#           overlapping), 60 small (100000-100059, 100055-100059 the validation cases) and 9 clinical ones
+#           (200014-200022, 200014-200015 kept out as validation), with one synthetic image per real label map;
+#           otherwise as run 9 (contact patches, confusion term, clinical phantoms in half of the draws), seed 1240,
+#           synth probability 0.25, lr 1e-4 -> 5e-6 cosine over RUN10_MINUTES (default 40). Shipped alone as
+#           version 1.9.0 (one U-Net: the run-7 member was trained on revision-1 anatomy only).
+#           RUN10_INIT_ONNX starts it from the run-9 member taken out of version 1.8.0 instead of replaying runs 1-9:
+#             mkdir -p /tmp/v180; for f in model.onnx model-card.json; do
+#               git show 92c26de:models/ct-organs/$f > /tmp/v180/$f; done
+#             models/.venv-train/bin/python models/train/extract_member.py --ensemble /tmp/v180 --index 1 --out-dir /tmp/run9
+#             RUN10_INIT_ONNX=/tmp/run9/model.onnx models/train.sh     # ~1 h 20 min in all
+if [ -z "$RUN10_INIT_ONNX" ]; then
+  $PY "$M/train/extract_member.py" --ensemble "$M/ct-organs" --index 1 --out-dir "$CACHE/run9-member"
+  RUN10_INIT_ONNX=$CACHE/run9-member/model.onnx
+else
+  echo "# run 10, from $RUN10_INIT_ONNX (the log of runs 8-9 is in git history: git show 92c26de:models/ct-organs/training-log.txt)" > "$LOG"
+fi
+export ANATOMY_REVISION=2
+"$M/train/make_phantoms.sh" "$CACHE/phantoms-r2" small 100000 60
+"$M/train/make_phantoms.sh" "$CACHE/phantoms-r2" clinical 200014 9
+"$M/train/make_eval_phantoms.sh" "$CACHE/eval-r2" small 9000 20
+"$M/train/make_eval_phantoms.sh" "$CACHE/eval-r2" clinical 9000 20
+$PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms-r2" --anatomy "$ANATOMY_DIR" --out "$CACHE/data-r2" \
+  --synth-per-template 1 --seed $SEED
+echo "# run 10" >> "$LOG"
+CACHE_DATA=$CACHE/data-r2 fine_tune "$CACHE/ckpt10" "$RUN10_INIT_ONNX" 40000 1e-4 5e-6 "$RUN10_MINUTES" 1,3,1.5,3 1240 0.25 \
+  --bf16 --val-every 500 --contact-prob 0.3 --confusion-weight 1.0 --clinical-prob 0.5 \
+  --val-extra phantom_clinical_200014,phantom_clinical_200015
+$PY "$M/train/export.py" --ckpt "$CACHE/ckpt10/best.pt" --out-dir "$M/ct-organs" --seed 1240 --version 1.9.0 \
+  --fused-overlap 0.4 --grid-shift 0.5 0.5 0.5 \
+  --history "the run-9 model (runs 1-9 on anatomy revision 1; see the 1.8.0 history in git) fine-tuned on anatomy-revision-2 phantoms (run 10); see models/train.sh"
 echo "# Evaluation of the exported ONNX through mrtdose segment (its grid shifts and clean-up; per-case Dice on the native CT grid by train/evaluate.py)" >> "$LOG"
 SEG=$CACHE/seg-$(date +%s)
-for d in "$CACHE"/eval/*_*/; do
+for d in "$CACHE"/eval-r2/*_*/; do
   n=$(basename "$d"); mkdir -p "$SEG/$n"
   "$MRTDOSE_BIN" segment "$d/tp1/ct.nii.gz" --device cpu --model "$M/ct-organs" --out "$SEG/$n/labels.nii.gz" >/dev/null
 done
 mkdir -p "$SEG/real_totalseg_s0009"
 "$MRTDOSE_BIN" segment "$ANATOMY_DIR/totalseg_s0009_ct.nii.gz" --device cpu --model "$M/ct-organs" \
   --out "$SEG/real_totalseg_s0009/labels.nii.gz" >/dev/null
-$PY "$M/train/evaluate.py" --model-dir "$M/ct-organs" --phantoms "$CACHE/eval" --labels-from "$SEG" \
+$PY "$M/train/evaluate.py" --model-dir "$M/ct-organs" --phantoms "$CACHE/eval-r2" --labels-from "$SEG" \
   --real-ct "$ANATOMY_DIR/totalseg_s0009_ct.nii.gz" --real-labels "$ANATOMY_DIR/totalseg_s0009_labels.nii.gz" \
   --out "$M/ct-organs/evaluation.json" --update-card 2>&1 | tee -a "$LOG"

@@ -160,6 +160,9 @@ def main():
                                 case=os.path.basename(d))
         results["cases"][os.path.basename(d)] = {"dice": {k: round(v, 4) for k, v in dsc.items()}, "timing": tm}
         groups.setdefault(preset, []).append((dsc, tm))
+        marker = os.path.join(d, "anatomy_revision")  # written by make_eval_phantoms.sh (absent: revision 1)
+        revision = open(marker).read().strip() if os.path.exists(marker) else "1"
+        results.setdefault("anatomy_revision", {}).setdefault(preset, set()).add(revision)
         print(f"{os.path.basename(d)}: " + " ".join(f"{k} {v:.4f}" for k, v in dsc.items())
               + (f" | {tm['total_s']:.1f}s (network {tm['network_s']:.1f}s, grid {tm['model_grid']})"
                  if tm["total_s"] is not None else ""), flush=True)
@@ -182,6 +185,7 @@ def main():
             f"{o} mean {v['mean']:.4f} min {v['min']:.4f}" for o, v in results["groups"][g]["dice"].items())
             + (f"; mean time {results['groups'][g]['mean_total_s']}s" if results["groups"][g]["mean_total_s"] is not None
                else ""), flush=True)
+    results["anatomy_revision"] = {g: ",".join(sorted(r)) for g, r in results.get("anatomy_revision", {}).items()}
     if a.out:
         json.dump(results, open(a.out, "w"), indent=1)
     if a.update_card:
@@ -205,7 +209,9 @@ def update_card(model_dir, results):
         "by_set": {g: {o: {"mean": v["mean"], "min": v["min"]} for o, v in r["dice"].items()}
                    for g, r in results["groups"].items()},
         "cases": f"dice/dice_min: set '{primary}'. " + "; ".join(
-            (f"{g}: mrtdose phantoms preset {g}, seeds {names[g][0].rsplit('_', 1)[1]}-{names[g][-1].rsplit('_', 1)[1]} "
+            (f"{g}: mrtdose phantoms preset {g}"
+             + (f" (anatomy revision {results['anatomy_revision'][g]})" if g in results.get("anatomy_revision", {}) else "")
+             + f", seeds {names[g][0].rsplit('_', 1)[1]}-{names[g][-1].rsplit('_', 1)[1]} "
              f"({len(names[g])} cases, never used in training)") if g != "real_totalseg_s0009" else
             "real_totalseg_s0009: real CT of TotalSegmentator subject s0009 vs its labels (held out from training; "
             "narrow 178 mm FOV cuts every organ)" for g in groups)

@@ -117,6 +117,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--version", default="1.0.0", help="the card's model version (semantic)")
     ap.add_argument("--history", default=None, help="free text for the card's training.history (the runs that made it)")
+    ap.add_argument("--fused-overlap", type=float, default=None,
+                    help="the card's fused_overlap (as export_ensemble.py)")
+    ap.add_argument("--grid-shift", type=float, nargs=3, action="append", default=[], metavar=("X", "Y", "Z"),
+                    help="a test-time grid shift for the card's grid_shifts_voxels, in model voxels (repeatable)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     ck = torch.load(a.ckpt, weights_only=False, map_location="cpu")
@@ -136,7 +140,7 @@ def main():
         **({"checkpoint": checkpoint} if checkpoint else {}),
         "architecture": "3D U-Net, 5 levels (8-16-32-64-128 ch), InstanceNorm, LeakyReLU, "
                         f"{sum(p.numel() for p in model.parameters())} parameters",
-    })
+    }, fused_overlap=a.fused_overlap, grid_shifts=[list(s) for s in a.grid_shift])
 
 
 if __name__ == "__main__":

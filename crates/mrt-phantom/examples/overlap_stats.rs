@@ -1,4 +1,8 @@
-//! Overlap of the phantom organs' blobs (before precedence) on a 3 mm lattice, per seed.
+//! Anatomy revision 2, per seed: how far the kidneys were lowered and the spleen and liver moved
+//! against revision 1 (mm), and what still overlaps (fractions, on a 3 mm lattice, of the blobs
+//! before precedence): spleen in the kidney capsules, spleen in the liver, each capsule in the
+//! liver, the left capsule in the spleen.
+//! `cargo run --release -p mrt-phantom --example overlap_stats -- [FIRST_SEED] [COUNT]`
 use mrt_phantom::anatomy::{Anatomy, AnatomyRevision};
 use mrt_phantom::rng::Rng;
 use mrt_phantom::shapes::Blob;
@@ -25,8 +29,13 @@ fn points(b: &Blob) -> Vec<[f64; 3]> {
 }
 
 fn main() {
-    let first: u64 = std::env::args().nth(1).map_or(9000, |s| s.parse().unwrap());
-    let n: u64 = std::env::args().nth(2).map_or(20, |s| s.parse().unwrap());
+    let arg = |i: usize, default: u64| {
+        std::env::args().nth(i).map_or(default, |s| {
+            s.parse()
+                .expect("usage: overlap_stats [FIRST_SEED] [COUNT]")
+        })
+    };
+    let (first, n) = (arg(1, 9000), arg(2, 20));
     println!("seed spleen_shift liver_shift spleen_in_kidcaps spleen_in_liver kidcapL_in_liver kidcapR_in_liver kidcapL_in_spleen");
     for seed in first..first + n {
         let a = Anatomy::sample(&mut Rng::new(seed, 1), true, AnatomyRevision::R2);
@@ -42,7 +51,7 @@ fn main() {
         let caps: Vec<&Blob> = a
             .kidneys
             .iter()
-            .map(|k| k.perirenal_fat.as_ref().unwrap())
+            .map(|k| k.perirenal_fat.as_ref().expect("revision 2 has a capsule"))
             .collect();
         let sp = points(&a.spleen);
         let frac = |pts: &[[f64; 3]], f: &dyn Fn([f64; 3]) -> bool| {

@@ -133,7 +133,7 @@ fn revision_2_leaves_at_most_a_shallow_renal_impression() {
         let capsules: Vec<&Blob> = r2
             .kidneys
             .iter()
-            .map(|k| k.perirenal_fat.as_ref().unwrap())
+            .map(|k| k.perirenal_fat.as_ref().expect("revision 2 has a capsule"))
             .collect();
         let spleen = fraction_inside(&r2.spleen, &capsules);
         let liver = fraction_inside(&r2.liver, &capsules);
@@ -147,7 +147,12 @@ fn revision_2_leaves_at_most_a_shallow_renal_impression() {
             .iter()
             .zip(&r1.kidneys)
             .map(|(k2, k1)| {
-                let t = k2.perirenal_fat.as_ref().unwrap().semi_axes[0] - k2.outer.semi_axes[0];
+                let t = k2
+                    .perirenal_fat
+                    .as_ref()
+                    .expect("revision 2 has a capsule")
+                    .semi_axes[0]
+                    - k2.outer.semi_axes[0];
                 k1.outer.grown(t)
             })
             .collect();
