@@ -7,27 +7,6 @@ use mrt_phantom::anatomy::{Anatomy, AnatomyRevision};
 use mrt_phantom::rng::Rng;
 use mrt_phantom::shapes::Blob;
 
-fn points(b: &Blob) -> Vec<[f64; 3]> {
-    let (lo, hi) = Anatomy::blob_box(b, 15.0);
-    let mut v = Vec::new();
-    let mut z = lo[2];
-    while z <= hi[2] {
-        let mut y = lo[1];
-        while y <= hi[1] {
-            let mut x = lo[0];
-            while x <= hi[0] {
-                if b.contains([x, y, z]) {
-                    v.push([x, y, z]);
-                }
-                x += 3.0;
-            }
-            y += 3.0;
-        }
-        z += 3.0;
-    }
-    v
-}
-
 fn main() {
     let arg = |i: usize, default: u64| {
         std::env::args().nth(i).map_or(default, |s| {
@@ -36,7 +15,7 @@ fn main() {
         })
     };
     let (first, n) = (arg(1, 9000), arg(2, 20));
-    println!("seed spleen_shift liver_shift spleen_in_kidcaps spleen_in_liver kidcapL_in_liver kidcapR_in_liver kidcapL_in_spleen");
+    println!("seed kid_down L R (mm) spl liv (moved, mm) spleen_in_kidcaps spleen_in_liver kidcapL_in_liver kidcapR_in_liver kidcapL_in_spleen");
     for seed in first..first + n {
         let a = Anatomy::sample(&mut Rng::new(seed, 1), true, AnatomyRevision::R2);
         let r1 = Anatomy::sample(&mut Rng::new(seed, 1), true, AnatomyRevision::R1);
@@ -53,14 +32,14 @@ fn main() {
             .iter()
             .map(|k| k.perirenal_fat.as_ref().expect("revision 2 has a capsule"))
             .collect();
-        let sp = points(&a.spleen);
+        let sp = Anatomy::lattice_points(&a.spleen, 3.0);
         let frac = |pts: &[[f64; 3]], f: &dyn Fn([f64; 3]) -> bool| {
             pts.iter().filter(|&&p| f(p)).count() as f64 / pts.len().max(1) as f64
         };
         let s_k = frac(&sp, &|p| caps.iter().any(|c| c.contains(p)));
         let s_l = frac(&sp, &|p| a.liver.contains(p));
-        let kl = points(caps[0]);
-        let kr = points(caps[1]);
+        let kl = Anatomy::lattice_points(caps[0], 3.0);
+        let kr = Anatomy::lattice_points(caps[1], 3.0);
         println!(
             "{:.3} {:.3} {:.3} {:.3} {:.3}",
             s_k,

@@ -38,9 +38,9 @@ pub enum AnatomyRevision {
     /// between them. The segmentation model 1.8.0 was trained on this revision.
     R1,
     /// Revision 1 plus the perirenal fat of real anatomy: each kidney lies in its own fat capsule
-    /// (Gerota's fascia), 1.5-14 mm thick with more subcutaneous fat; the liver is moved away from
-    /// the capsules until they hold at most 2 % of it, then the spleen away from the capsules and
-    /// the liver until they hold at most 4 % of it, and kidney and
+    /// (Gerota's fascia), 1.5-14 mm thick with more subcutaneous fat; each kidney moves down (at
+    /// most 36 mm), then the liver and the spleen (also away from the liver) sideways, until the
+    /// capsules hold at most 2 % of the liver and 4 % of the spleen, and kidney and
     /// capsule take precedence over what still overlaps (a shallow renal impression) instead of
     /// being cut by it. The draws of revision 1 are kept; the capsule thickness is drawn after them.
     #[default]
@@ -391,13 +391,7 @@ impl Anatomy {
         ];
         let organ_points: Vec<(Vec<Vec3>, f64)> = organs
             .iter()
-            .map(|(b, limit)| {
-                let points = lattice_offsets(b)
-                    .into_iter()
-                    .map(|d| add(b.centre, d))
-                    .collect::<Vec<_>>();
-                (points, *limit)
-            })
+            .map(|(b, limit)| (Anatomy::lattice_points(b, 3.0), *limit))
             .collect();
         for k in &mut self.kidneys {
             let Some(capsule) = k.perirenal_fat.clone() else {
@@ -571,25 +565,10 @@ pub const KIDNEY_DESCENT_MAX_MM: f64 = 36.0;
 
 /// Offsets (mm) from `blob`'s centre of the points of a 3 mm lattice inside it.
 fn lattice_offsets(blob: &Blob) -> Vec<Vec3> {
-    const STEP_MM: f64 = 3.0;
-    let (lo, hi) = Anatomy::blob_box(blob, 0.0);
-    let n = |a: usize| ((hi[a] - lo[a]) / STEP_MM).ceil() as usize + 1;
-    let mut out = Vec::new();
-    for k in 0..n(2) {
-        for j in 0..n(1) {
-            for i in 0..n(0) {
-                let p = [
-                    lo[0] + i as f64 * STEP_MM,
-                    lo[1] + j as f64 * STEP_MM,
-                    lo[2] + k as f64 * STEP_MM,
-                ];
-                if blob.contains(p) {
-                    out.push(mrt_core::linalg::sub(p, blob.centre));
-                }
-            }
-        }
-    }
-    out
+    Anatomy::lattice_points(blob, 3.0)
+        .into_iter()
+        .map(|p| mrt_core::linalg::sub(p, blob.centre))
+        .collect()
 }
 
 /// Translation (mm) that moves `blob` out of `obstacles` until at most `max_fraction` of its
@@ -663,6 +642,29 @@ impl Anatomy {
     /// Index of the liver tumour containing `p`, if any (the one [`Anatomy::tissue_at`] reports).
     pub fn tumour_at(&self, p: Vec3) -> Option<usize> {
         self.tumours.iter().position(|t| t.contains(p))
+    }
+
+    /// The points inside `blob` of a lattice with spacing `step_mm` anchored at the low corner of
+    /// its [`Anatomy::blob_box`] (for volume fractions and overlaps).
+    pub fn lattice_points(blob: &Blob, step_mm: f64) -> Vec<Vec3> {
+        let (lo, hi) = Self::blob_box(blob, 0.0);
+        let n = |a: usize| ((hi[a] - lo[a]) / step_mm).ceil() as usize + 1;
+        let mut out = Vec::new();
+        for k in 0..n(2) {
+            for j in 0..n(1) {
+                for i in 0..n(0) {
+                    let p = [
+                        lo[0] + i as f64 * step_mm,
+                        lo[1] + j as f64 * step_mm,
+                        lo[2] + k as f64 * step_mm,
+                    ];
+                    if blob.contains(p) {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Bounding box (min, max corners, body frame) of an organ blob, padded by `pad_mm`.

@@ -100,26 +100,12 @@ fn revision_2_keeps_the_organs_of_revision_1_moved_apart_and_adds_a_capsule() {
 
 /// Fraction of `blob`'s points (2 mm lattice) inside any of `others`.
 fn fraction_inside(blob: &Blob, others: &[&Blob]) -> f64 {
-    let (lo, hi) = Anatomy::blob_box(blob, 0.0);
-    let (mut inside, mut all) = (0usize, 0usize);
-    let mut z = lo[2];
-    while z <= hi[2] {
-        let mut y = lo[1];
-        while y <= hi[1] {
-            let mut x = lo[0];
-            while x <= hi[0] {
-                let p = [x, y, z];
-                if blob.contains(p) {
-                    all += 1;
-                    inside += usize::from(others.iter().any(|o| o.contains(p)));
-                }
-                x += 2.0;
-            }
-            y += 2.0;
-        }
-        z += 2.0;
-    }
-    inside as f64 / all.max(1) as f64
+    let points = Anatomy::lattice_points(blob, 2.0);
+    let inside = points
+        .iter()
+        .filter(|&&p| others.iter().any(|o| o.contains(p)))
+        .count();
+    inside as f64 / points.len().max(1) as f64
 }
 
 #[test]
