@@ -15,10 +15,11 @@
 # the run-7 and run-9 models averaged (chosen on calibration phantoms, train/compare_members.py).
 # Version 1.6.0 is the same ONNX with the card's intensity_refinement (train/refine.py), which every card that
 # export.py writes carries. Version 1.7.0 is the same ONNX whose card adds fused_overlap 0.4: the pipeline infers
-# CTs it fuses across time points with 8 windows per small CT instead of 18 (models/README.md). Version 1.8.0, the
-# shipped model, is the same ONNX whose card adds grid_shifts_voxels [[0.5, 0.5, 0.5]]: a single CT is inferred
+# CTs it fuses across time points with 8 windows per small CT instead of 18 (models/README.md). Version 1.8.0 is the same ONNX whose card adds grid_shifts_voxels [[0.5, 0.5, 0.5]]: a single CT is inferred
 # on the model grid and on that grid moved by half a voxel, averaged; its held-out figures come from the labels
 # `mrtdose segment` writes (the numpy path does not implement the shifts).
+# Version 1.9.0 is run 10 (the run-9 member on anatomy-revision-2 phantoms) and version 1.10.0, the shipped model,
+# run 11 (run 10's model with per-tissue intensity shifts of the organs' surroundings); both below.
 # Run 5 was tried and not kept (models/README.md).
 #
 # Environment:
@@ -96,6 +97,8 @@ RUN9_MINUTES=${RUN9_MINUTES:-70}
 RUN9_INIT_ONNX=${RUN9_INIT_ONNX:-}
 RUN10_MINUTES=${RUN10_MINUTES:-40}
 RUN10_INIT_ONNX=${RUN10_INIT_ONNX:-}
+RUN11_MINUTES=${RUN11_MINUTES:-58}
+RUN11_INIT_ONNX=${RUN11_INIT_ONNX:-}
 RUN7_ONNX=${RUN7_ONNX:-}
 RUN6_GIVEN=$RUN6_INIT_ONNX        # the run-6 log header only when the replay starts at run 6
 THREADS=${THREADS:-2}
@@ -270,26 +273,59 @@ fi   # runs 1-9
 #               git show 92c26de:models/ct-organs/$f > /tmp/v180/$f; done
 #             models/.venv-train/bin/python models/train/extract_member.py --ensemble /tmp/v180 --index 1 --out-dir /tmp/run9
 #             RUN10_INIT_ONNX=/tmp/run9/model.onnx models/train.sh     # ~1 h 20 min in all
-if [ -z "$RUN10_INIT_ONNX" ]; then
-  $PY "$M/train/extract_member.py" --ensemble "$M/ct-organs" --index 1 --out-dir "$CACHE/run9-member"
-  RUN10_INIT_ONNX=$CACHE/run9-member/model.onnx
-else
-  echo "# run 10, from $RUN10_INIT_ONNX (the log of runs 8-9 is in git history: git show 92c26de:models/ct-organs/training-log.txt)" > "$LOG"
-fi
+#    Run 11 (stop 35): the run-10 model (1.9.0) fine-tuned with the surroundings of the organs moved in CT number:
+#           tissue maps of the phantoms (make_tissue_maps.sh) let train.py shift fat, muscle, soft tissue, vessels,
+#           stomach and bowel each by its own N(0, 20 HU) offset in half of the phantom patches (--tissue-hu-sd 20),
+#           so that a stomach as bright as the spleen beside it (held-out seed 9015) is not called spleen for its CT
+#           number. 6 more clinical phantoms (200014-200028), two synthetic images per real label map, float32 (the
+#           machine had no AVX512-BF16), lr 6e-5 -> 3e-6 over RUN11_MINUTES (default 58), spleen patches weighted 4,
+#           seed 1241. Shipped alone as version 1.10.0. RUN11_INIT_ONNX starts it from 1.9.0 instead of replaying
+#           runs 1-10:
+#             mkdir -p /tmp/v190; for f in model.onnx model-card.json; do
+#               git show 7c9c6cf:models/ct-organs/$f > /tmp/v190/$f; done
+#             RUN11_INIT_ONNX=/tmp/v190/model.onnx models/train.sh     # ~1 h 30 min in all
+# r2_phantoms N: anatomy-revision-2 training phantoms (60 small, N clinical from 200014; run 10 had 9, run 11 15) and
+# the held-out sets; existing ones are kept.
 export ANATOMY_REVISION=2
-"$M/train/make_phantoms.sh" "$CACHE/phantoms-r2" small 100000 60
-"$M/train/make_phantoms.sh" "$CACHE/phantoms-r2" clinical 200014 9
-"$M/train/make_eval_phantoms.sh" "$CACHE/eval-r2" small 9000 20
-"$M/train/make_eval_phantoms.sh" "$CACHE/eval-r2" clinical 9000 20
-$PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms-r2" --anatomy "$ANATOMY_DIR" --out "$CACHE/data-r2" \
-  --synth-per-template 1 --seed $SEED
-echo "# run 10" >> "$LOG"
-CACHE_DATA=$CACHE/data-r2 fine_tune "$CACHE/ckpt10" "$RUN10_INIT_ONNX" 40000 1e-4 5e-6 "$RUN10_MINUTES" 1,3,1.5,3 1240 0.25 \
-  --bf16 --val-every 500 --contact-prob 0.3 --confusion-weight 1.0 --clinical-prob 0.5 \
-  --val-extra phantom_clinical_200014,phantom_clinical_200015
-$PY "$M/train/export.py" --ckpt "$CACHE/ckpt10/best.pt" --out-dir "$M/ct-organs" --seed 1240 --version 1.9.0 \
+r2_phantoms() {
+  "$M/train/make_phantoms.sh" "$CACHE/phantoms-r2" small 100000 60
+  "$M/train/make_phantoms.sh" "$CACHE/phantoms-r2" clinical 200014 "$1"
+  "$M/train/make_eval_phantoms.sh" "$CACHE/eval-r2" small 9000 20
+  "$M/train/make_eval_phantoms.sh" "$CACHE/eval-r2" clinical 9000 20
+}
+if [ -z "$RUN11_INIT_ONNX" ]; then
+  if [ -z "$RUN10_INIT_ONNX" ]; then
+    $PY "$M/train/extract_member.py" --ensemble "$M/ct-organs" --index 1 --out-dir "$CACHE/run9-member"
+    RUN10_INIT_ONNX=$CACHE/run9-member/model.onnx
+  else
+    echo "# run 10, from $RUN10_INIT_ONNX (the log of runs 8-9 is in git history: git show 92c26de:models/ct-organs/training-log.txt)" > "$LOG"
+  fi
+  r2_phantoms 9
+  $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms-r2" --anatomy "$ANATOMY_DIR" --out "$CACHE/data-r2" \
+    --synth-per-template 1 --seed $SEED
+  echo "# run 10" >> "$LOG"
+  CACHE_DATA=$CACHE/data-r2 fine_tune "$CACHE/ckpt10" "$RUN10_INIT_ONNX" 40000 1e-4 5e-6 "$RUN10_MINUTES" 1,3,1.5,3 1240 0.25 \
+    --bf16 --val-every 500 --contact-prob 0.3 --confusion-weight 1.0 --clinical-prob 0.5 \
+    --val-extra phantom_clinical_200014,phantom_clinical_200015
+  $PY "$M/train/export.py" --ckpt "$CACHE/ckpt10/best.pt" --out-dir "$CACHE/run10" --seed 1240 --version 1.9.0 \
+    --fused-overlap 0.4 --grid-shift 0.5 0.5 0.5 \
+    --history "the run-9 model (runs 1-9 on anatomy revision 1; see the 1.8.0 history in git) fine-tuned on anatomy-revision-2 phantoms (run 10); see models/train.sh"
+  RUN11_INIT_ONNX=$CACHE/run10/model.onnx
+else
+  echo "# run 11, from $RUN11_INIT_ONNX (the log of run 10 is in git history: git show 7c9c6cf:models/ct-organs/training-log.txt)" > "$LOG"
+fi
+r2_phantoms 15
+(cd "$ROOT" && cargo build --release -p mrt-phantom --example tissue_map)
+TISSUE_MAP_BIN=$ROOT/target/release/examples/tissue_map "$M/train/make_tissue_maps.sh" "$CACHE/phantoms-r2"
+$PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms-r2" --anatomy "$ANATOMY_DIR" --out "$CACHE/data-r3" \
+  --synth-per-template 2 --seed $SEED --require-tissues
+echo "# run 11" >> "$LOG"
+CACHE_DATA=$CACHE/data-r3 fine_tune "$CACHE/ckpt11" "$RUN11_INIT_ONNX" 40000 6e-5 3e-6 "$RUN11_MINUTES" 1,3,1.5,4 1241 0.25 \
+  --val-every 500 --contact-prob 0.3 --confusion-weight 1.0 --clinical-prob 0.5 \
+  --val-extra phantom_clinical_200014,phantom_clinical_200015 --tissue-hu-sd 20 --tissue-hu-prob 0.5
+$PY "$M/train/export.py" --ckpt "$CACHE/ckpt11/best.pt" --out-dir "$M/ct-organs" --seed 1241 --version 1.10.0 \
   --fused-overlap 0.4 --grid-shift 0.5 0.5 0.5 \
-  --history "the run-9 model (runs 1-9 on anatomy revision 1; see the 1.8.0 history in git) fine-tuned on anatomy-revision-2 phantoms (run 10); see models/train.sh"
+  --history "the 1.9.0 model (run 10) fine-tuned with per-tissue intensity shifts of the phantoms' surroundings (run 11); see models/train.sh"
 echo "# Evaluation of the exported ONNX through mrtdose segment (its grid shifts and clean-up; per-case Dice on the native CT grid by train/evaluate.py)" >> "$LOG"
 SEG=$CACHE/seg-$(date +%s)
 for d in "$CACHE"/eval-r2/*_*/; do

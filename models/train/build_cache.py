@@ -1,6 +1,8 @@
 """Build the training cache: phantoms and SynthSeg-style images on the model grid (LPS, [z,y,x], 3 mm).
 
-Writes OUT/<name>.npz with `img` (int16 HU) and `lab` (uint8 model labels).
+Writes OUT/<name>.npz with `img` (int16 HU) and `lab` (uint8 model labels), and for a phantom with a tissue map
+(make_tissue_maps.sh: DIR/<case>/tissues.nii.gz) `tis` (uint8 generator tissue index, nearest-neighbour on the
+model grid), which train.py's --tissue-hu-sd augmentation shifts tissue by tissue.
 Usage: build_cache.py --phantoms DIR --anatomy DIR --out DIR --synth-per-template N --seed S
 """
 import argparse
@@ -40,6 +42,26 @@ def load_ct_grid(ct_path, lab_path=None):
     return ct3, lab3, sp
 
 
+# Tissue::ALL index (crates/mrt-phantom/src/tissue.rs) -> phantom truth label, for the tissue-map check.
+TISSUE_LABEL = {12: 1, 13: 5, 14: 4, 15: 2, 16: 2, 17: 2, 18: 3, 19: 3, 20: 3}
+
+
+def load_tissues(path, lab_path, shape):
+    """The tissue map on the model grid (nearest neighbour), after checking on the native grid that the organ
+    labels it implies are the phantom's truth labels (a map drawn with other options than the phantom differs)."""
+    ti = nib.load(path)
+    tis, sp, _ = to_lps_zyx(ti, np.asarray(ti.dataobj).astype(np.uint8))
+    li = nib.load(lab_path)
+    lab, _, _ = to_lps_zyx(li, np.asarray(li.dataobj).astype(np.uint8))
+    implied = np.zeros(256, np.uint8)
+    for t, lbl in TISSUE_LABEL.items():
+        implied[t] = lbl
+    wrong = int((implied[tis] != lab).sum())
+    if wrong:
+        raise SystemExit(f"{path}: {wrong} voxels whose tissue disagrees with {lab_path}; remake the map")
+    return resample(tis, sp, order=0, out_shape=shape)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--phantoms", required=True)
@@ -47,18 +69,27 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--synth-per-template", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--require-tissues", action="store_true",
+                    help="skip (leave for a later call) phantoms without a tissue map yet (make_tissue_maps.sh)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
     for d in sorted(glob.glob(os.path.join(a.phantoms, "*_*"))):
         name = "phantom_" + os.path.basename(d)
+        if not name.rsplit("_", 1)[1].isdigit():
+            continue  # make_phantoms.sh's <case>.tmp while it writes one
         seed = int(name.rsplit("_", 1)[1])
         assert seed >= 100000, "evaluation seeds (< 100000) must never be used for training"
         out = os.path.join(a.out, name + ".npz")
         if os.path.exists(out) or not os.path.exists(os.path.join(d, "labels.nii.gz")):
             continue
         ct, lab, sp = load_ct_grid(os.path.join(d, "ct.nii.gz"), os.path.join(d, "labels.nii.gz"))
-        np.savez(out, img=np.round(ct).astype(np.int16), lab=lab)
+        if a.require_tissues and not os.path.exists(os.path.join(d, "tissues.nii.gz")):
+            continue
+        extra = {}
+        if os.path.exists(os.path.join(d, "tissues.nii.gz")):
+            extra["tis"] = load_tissues(os.path.join(d, "tissues.nii.gz"), os.path.join(d, "labels.nii.gz"), ct.shape)
+        np.savez(out, img=np.round(ct).astype(np.int16), lab=lab, **extra)
         print(f"{name} {ct.shape} from spacing {np.round(sp, 2).tolist()} ({time.time() - t0:.0f}s)", flush=True)
     for ti, (fname, kind) in enumerate(TEMPLATES):
         names = [os.path.join(a.out, f"synth_{fname.split('_labels')[0]}_{i:03d}.npz") for i in range(a.synth_per_template)]

@@ -26,15 +26,36 @@ VAL_NAMES = {f"phantom_small_{s}" for s in range(100055, 100060)} | {"phantom_cl
 AIR_HU = -1000.0
 
 
-def load_cache(d, extra_val=()):
-    """(training items, validation items) of the cache: VAL_NAMES and `extra_val` are validation."""
+def load_cache(d, extra_val=(), tissues=None):
+    """(training items, validation items) of the cache: VAL_NAMES and `extra_val` are validation. `tissues`, a
+    dict, receives the tissue map of each training item whose file has one (name -> `tis`)."""
     train, val = [], []
     for f in sorted(glob.glob(os.path.join(d, "*.npz"))):
         name = os.path.basename(f)[:-4]
         z = np.load(f)
         item = (name, z["img"], z["lab"])
-        (val if name in VAL_NAMES or name in extra_val else train).append(item)
+        is_val = name in VAL_NAMES or name in extra_val
+        (val if is_val else train).append(item)
+        if tissues is not None and not is_val and "tis" in z.files:
+            tissues[name] = z["tis"]
     return train, val
+
+
+# Tissue::ALL indices (crates/mrt-phantom/src/tissue.rs) of the tissues around the organs that
+# --tissue-hu-sd shifts: fat, muscle, soft tissue, aorta, vena cava, stomach, bowel. The organs have their own
+# shifts (augment); air, gas, lung and bone keep theirs.
+SHIFTED_TISSUES = (1, 2, 3, 7, 8, 9, 10)
+TISSUE_COUNT = 21
+
+
+def tissue_shift(tis, rng, sd_hu):
+    """HU field that moves each of SHIFTED_TISSUES by its own N(0, sd_hu) offset, smoothed over ~1 voxel (the
+    phantom CT's own blur) so that no new step edge appears where two tissues meet. A stomach or muscle as bright
+    as the spleen beside it, which the generator's 6 HU spread rarely draws, teaches the network to find an organ
+    by its shape and place rather than by its CT number alone."""
+    off = np.zeros(TISSUE_COUNT, np.float32)
+    off[list(SHIFTED_TISSUES)] = rng.normal(0.0, sd_hu, len(SHIFTED_TISSUES))
+    return ndimage.gaussian_filter(off[tis], 0.6)
 
 
 KIDNEY_LEFT, SPLEEN = 2, 4
@@ -60,15 +81,18 @@ def cached_contact(cache, key, lab):
     return cache[key]
 
 
-def random_patch(img, lab, rng, fg_prob=0.6, organ_w=None, contact_prob=0.0, contact=None):
+def random_patch(img, lab, rng, fg_prob=0.6, organ_w=None, contact_prob=0.0, contact=None, tis=None):
     """Random PATCH crop (air-padded when the volume is smaller), foreground-oversampled.
     organ_w: relative probabilities of centring on liver, kidney_left, kidney_right, spleen (among the
     organs present); None = uniform. contact_prob: probability of centring on the left-kidney/spleen contact
-    instead (where the volume has one); contact(lab) returns its flat indices in the padded volume."""
+    instead (where the volume has one); contact(lab) returns its flat indices in the padded volume.
+    Returns (image, labels, tissues), tissues the same crop of `tis` (None without one)."""
     pad = [(max(0, (p - s + 1) // 2 + 1), max(0, (p - s + 1) // 2 + 1)) for p, s in zip(PATCH, img.shape)]
     if any(a for a, _ in pad):
         img = np.pad(img, pad, constant_values=AIR_HU)
         lab = np.pad(lab, pad, constant_values=0)
+        if tis is not None:
+            tis = np.pad(tis, pad, constant_values=0)
     idx = contact(lab) if contact is not None and contact_prob > 0 and rng.random() < contact_prob else None
     if idx is not None and len(idx):
         ctr = np.unravel_index(int(rng.choice(idx)), lab.shape)
@@ -87,7 +111,7 @@ def random_patch(img, lab, rng, fg_prob=0.6, organ_w=None, contact_prob=0.0, con
         ctr = [int(rng.integers(0, s)) for s in img.shape]
     st = [int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(ctr, PATCH, img.shape)]
     sl = tuple(slice(a, a + p) for a, p in zip(st, PATCH))
-    return img[sl].astype(np.float32), lab[sl].copy()
+    return img[sl].astype(np.float32), lab[sl].copy(), None if tis is None else tis[sl]
 
 
 def phantom_pool(ph, rng, clinical_prob=None):
@@ -297,6 +321,10 @@ def main():
                          "equally likely, whatever its preset)")
     ap.add_argument("--val-extra", default="",
                     help="comma-separated cache names kept out of training as further validation cases")
+    ap.add_argument("--tissue-hu-sd", type=float, default=0.0,
+                    help="SD (HU) of a per-tissue offset added to fat, muscle, soft tissue, vessels, stomach and bowel "
+                         "of phantoms whose cache file has a tissue map (build_cache.py), see tissue_shift")
+    ap.add_argument("--tissue-hu-prob", type=float, default=0.5, help="fraction of phantom patches --tissue-hu-sd shifts")
     ap.add_argument("--bf16", action="store_true",
                     help="train under CPU bfloat16 autocast with channels-last 3D tensors (weights, optimiser and loss stay "
                          "float32; validation and export run in float32): ~2.5x the steps per second on AVX512-BF16 CPUs")
@@ -305,10 +333,12 @@ def main():
     torch.manual_seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
     extra_val = set(filter(None, a.val_extra.split(",")))
-    train, val = load_cache(a.cache, extra_val)
+    tissues = {}
+    train, val = load_cache(a.cache, extra_val, tissues)
     ph = [t for t in train if t[0].startswith("phantom_")]
     sy = [t for t in train if t[0].startswith("synth_")]
-    print(f"train: {len(ph)} phantoms, {len(sy)} synthetic; val: {len(val)} phantoms ({', '.join(v[0] for v in val)})", flush=True)
+    print(f"train: {len(ph)} phantoms ({len(tissues)} with tissue maps), {len(sy)} synthetic; val: {len(val)} phantoms "
+          f"({', '.join(v[0] for v in val)})", flush=True)
     model = UNet3D()
     if a.bf16:
         model = model.to(memory_format=torch.channels_last_3d)
@@ -384,8 +414,10 @@ def main():
         use_synth = sy and rng.random() < a.synth_prob
         pool = sy if use_synth else phantom_pool(ph, rng, a.clinical_prob)
         name, img, lab = pool[int(rng.integers(0, len(pool)))]
-        x, y = random_patch(img, lab, rng, a.fg_prob, organ_w, a.contact_prob,
-                            lambda padded, key=name: cached_contact(contact_cache, key, padded))
+        x, y, t = random_patch(img, lab, rng, a.fg_prob, organ_w, a.contact_prob,
+                               lambda padded, key=name: cached_contact(contact_cache, key, padded), tissues.get(name))
+        if t is not None and a.tissue_hu_sd > 0 and rng.random() < a.tissue_hu_prob:
+            x += tissue_shift(t, rng, a.tissue_hu_sd)
         x, y = augment(x, y, rng, not use_synth)
         xt = torch.from_numpy(normalise(x))[None, None]
         yt = torch.from_numpy(y.astype(np.int64))[None]
@@ -409,7 +441,7 @@ def main():
             run_val()
             # pick up cache files written after start (the cache may still be building)
             n_before = len(ph) + len(sy)
-            train, _ = load_cache(a.cache, extra_val)
+            train, _ = load_cache(a.cache, extra_val, tissues)
             ph = [t for t in train if t[0].startswith("phantom_")]
             sy = [t for t in train if t[0].startswith("synth_")]
             if len(ph) + len(sy) != n_before:

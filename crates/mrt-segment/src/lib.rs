@@ -6,8 +6,9 @@
 //! windows (on that grid and, when the card asks for it, on grids shifted from it by fractions of a
 //! voxel, averaged), refine the probabilities near organ boundaries with the CT's own intensities and, where
 //! two organs touch, with the CT numbers averaged over the organs (when the card asks for it), map
-//! probabilities back onto the CT's own grid, keep one piece per organ (the largest, or for kidneys
-//! and spleen the largest that is not fat-like), fill holes,
+//! probabilities back onto the CT's own grid, remove thick fat-like regions from the spleen's mask,
+//! keep one piece per organ (the largest, or for kidneys and spleen the largest that is not
+//! fat-like), fill holes,
 //! check kidney sides, flag implausible volumes.
 //!
 //! This is the only crate that depends on `ort`. It does no file I/O besides reading the model
@@ -16,6 +17,7 @@
 pub mod canonical;
 pub mod card;
 pub mod error;
+pub mod fat_like;
 pub mod fusion;
 pub mod organ_contact;
 pub mod parenchyma;

@@ -171,7 +171,7 @@ fn choose_piece(
 }
 
 /// The median of `values` (mean of the middle two for an even count); `None` when empty.
-fn median(values: &mut [f32]) -> Option<f32> {
+pub(crate) fn median(values: &mut [f32]) -> Option<f32> {
     if values.is_empty() {
         return None;
     }

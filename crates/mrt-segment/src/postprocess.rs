@@ -9,7 +9,8 @@ use mrt_core::{Grid, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::parenchyma::{keep_parenchyma_piece, parenchyma_floor_hu, CtLookup};
+use crate::fat_like::{fat_like_floor_hu, holds_no_fat, thick_fat_like};
+use crate::parenchyma::{keep_parenchyma_piece, median, parenchyma_floor_hu, CtLookup};
 
 /// Labels on `target` (the CT grid): per voxel the channel with the highest probability, the
 /// probabilities interpolated trilinearly from the model grid.
@@ -51,11 +52,18 @@ pub struct OrganSummary {
     pub volume_ml: f64,
     /// Voxels removed as smaller disconnected pieces.
     pub removed_voxels: usize,
+    /// Voxels removed as a thick fat-like region inside an organ that holds no fat, see
+    /// [`crate::fat_like`] (before the pieces are counted).
+    #[serde(default)]
+    pub fat_like_voxels: usize,
     /// Voxels added by hole filling.
     pub filled_voxels: usize,
     /// Plausibility flag, when the volume is outside the expected adult range.
     pub flag: Option<String>,
 }
+
+/// Removing at least this much fat-like tissue from an organ (mL) leaves a note.
+const FAT_LIKE_NOTE_ML: f64 = 5.0;
 
 /// Expected adult volume range (mL) by organ name, generous on purpose (splenomegaly, large
 /// livers, single kidneys exist: a flag asks a human to look, it does not reject).
@@ -79,7 +87,8 @@ fn bbox(v: &Volume<u8>, label: u8) -> Option<([usize; 3], [usize; 3])> {
     })
 }
 
-/// Keeps one piece of each organ (the largest, or the largest whose median CT number in
+/// Removes thick fat-like regions from the organs that hold no fat ([`crate::fat_like`]), keeps
+/// one piece of each organ (the largest, or the largest whose median CT number in
 /// `ct_hu_model_grid` is not fat-like, see [`crate::parenchyma`]) and fills its enclosed holes
 /// (within its bounding box, so large CTs stay fast), then checks kidney sides and volumes.
 pub fn clean_up(
@@ -95,7 +104,7 @@ pub fn clean_up(
     let mut summaries = Vec::new();
     for (c, name) in names.iter().enumerate().skip(1) {
         let label = c as u8;
-        let (mut removed, mut filled) = (0, 0);
+        let (mut removed, mut filled, mut fat_like_voxels) = (0, 0, 0);
         if let Some((lo, hi)) = bbox(labels, label) {
             let sub = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
             let offset =
@@ -116,6 +125,29 @@ pub fn clean_up(
                     lo[2] + m / (sub[0] * sub[1]),
                 ]
             };
+            if let (true, Some(floor)) = (holds_no_fat(name), parenchyma_floor_hu(name)) {
+                let mut values: Vec<f32> = (0..mask.len())
+                    .filter(|&m| mask[m])
+                    .filter_map(|m| lookup.at(box_index(m)))
+                    .collect();
+                if let Some(organ_hu) = median(&mut values) {
+                    let floor_hu = fat_like_floor_hu(floor, organ_hu);
+                    let thick = thick_fat_like(ct_hu_model_grid, floor_hu);
+                    let thick = CtLookup::new(&thick, labels.grid());
+                    for (m, inside) in mask.iter_mut().enumerate() {
+                        if *inside && thick.at(box_index(m)).is_some_and(|x| x > 0.5) {
+                            *inside = false;
+                            fat_like_voxels += 1;
+                        }
+                    }
+                    let ml = fat_like_voxels as f64 * voxel_ml;
+                    if ml >= FAT_LIKE_NOTE_ML {
+                        notes.push(format!(
+                            "{name}: {ml:.1} mL of fat-like tissue (below {floor_hu:.0} HU over 9 mm or more; the mask's median {organ_hu:.0} HU) removed from the mask"
+                        ));
+                    }
+                }
+            }
             let kept = keep_parenchyma_piece(
                 &mut mask,
                 sub,
@@ -149,6 +181,7 @@ pub fn clean_up(
             name: name.clone(),
             volume_ml: 0.0,
             removed_voxels: removed,
+            fat_like_voxels,
             filled_voxels: filled,
             flag: None,
         });

@@ -2,8 +2,9 @@
 //! subject s0009 (`data/anatomy`, held out of every training run; 1.5 mm, a 178 mm field of view
 //! that cuts every organ). The reference is TotalSegmentator's own labels for that CT, not
 //! anything this code computed. Floors sit a little under the figures the model card reports
-//! (0.953 / 0.902 / 0.910 / 0.857), so a model, canonicalisation or clean-up change that loses
-//! real-CT accuracy fails here. The same CT as a scanner calibrated 30 HU high or low would give
+//! (1.8.0: 0.953 / 0.902 / 0.910 / 0.857; 1.10.0 with the fat-like rule: 0.950 / 0.921 /
+//! 0.912 / 0.920), so a model, canonicalisation or clean-up change that loses real-CT accuracy
+//! fails here. The same CT as a scanner calibrated 30 HU high or low would give
 //! it must not move any organ's Dice by more than 0.04 (models/README.md, "Acquisition stress
 //! test", has the wider table from `models/train/robustness.py`).
 
