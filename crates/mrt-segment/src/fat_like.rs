@@ -19,6 +19,8 @@
 use mrt_core::Volume;
 use rayon::prelude::*;
 
+use crate::parenchyma::{median, CtLookup};
+
 /// How far (HU) below the organ mask's own median CT number a region must lie, besides lying
 /// below the parenchyma floor, to count as fat-like: a CT calibrated 30 HU low puts a real
 /// spleen's edge below 0 HU (held-out real CT s0009: 9 mL of true spleen lost, Dice 0.900 →
@@ -36,22 +38,108 @@ pub fn holds_no_fat(name: &str) -> bool {
     name == "spleen"
 }
 
-/// 1.0 on the model-grid voxels of thick regions below `floor_hu` (see the module docs), 0.0
-/// elsewhere; a volume so that [`crate::parenchyma::CtLookup`] reads it on another grid.
-pub fn thick_fat_like(hu: &Volume<f32>, floor_hu: f32) -> Volume<f32> {
-    let dims = hu.grid().dims;
-    let below: Vec<bool> = neighbourhood_median(hu.data(), dims)
+/// How far (model-grid voxels) the flag of a voxel can depend on CT numbers: the median's
+/// neighbourhood, then the erosion's, then the dilation's.
+const REACH_VOXELS: usize = 3;
+
+/// The thick fat-like voxels (see the module docs) of a box of the model grid.
+pub struct ThickFatLike {
+    lo: [usize; 3],
+    dims: [usize; 3],
+    flags: Vec<bool>,
+}
+
+impl ThickFatLike {
+    /// Whether model-grid voxel `index` is thick fat-like; `false` outside the box.
+    pub fn contains(&self, index: [usize; 3]) -> bool {
+        if (0..3).any(|a| index[a] < self.lo[a] || index[a] >= self.lo[a] + self.dims[a]) {
+            return false;
+        }
+        let [i, j, k] = [0, 1, 2].map(|a| index[a] - self.lo[a]);
+        self.flags[i + self.dims[0] * (j + self.dims[1] * k)]
+    }
+}
+
+/// The thick regions below `floor_hu` (see the module docs) within the model-grid box `lo..hi`
+/// (exclusive `hi`). Each flag depends only on CT numbers within [`REACH_VOXELS`] of its voxel,
+/// so the box grown by that much gives the same flags as the whole grid would, at the cost of
+/// the organ's neighbourhood instead of the whole CT.
+pub fn thick_fat_like(
+    hu: &Volume<f32>,
+    floor_hu: f32,
+    lo: [usize; 3],
+    hi: [usize; 3],
+) -> ThickFatLike {
+    let grid_dims = hu.grid().dims;
+    let lo = lo.map(|x| x.saturating_sub(REACH_VOXELS));
+    let hi = [0, 1, 2].map(|a| (hi[a] + REACH_VOXELS).min(grid_dims[a]).max(lo[a]));
+    let dims = [0, 1, 2].map(|a| hi[a] - lo[a]);
+    let mut crop = Vec::with_capacity(dims.iter().product());
+    for k in lo[2]..hi[2] {
+        for j in lo[1]..hi[1] {
+            let row = lo[0] + grid_dims[0] * (j + grid_dims[1] * k);
+            crop.extend_from_slice(&hu.data()[row..row + dims[0]]);
+        }
+    }
+    let below: Vec<bool> = neighbourhood_median(&crop, dims)
         .into_iter()
         .map(|m| m < floor_hu)
         .collect();
-    let opened = cube_pass(&cube_pass(&below, dims, Pass::Erode), dims, Pass::Dilate);
-    let mut out = Volume::filled(hu.grid().clone(), 0.0f32);
-    for (value, thick) in out.data_mut().iter_mut().zip(opened) {
-        if thick {
-            *value = 1.0;
+    let flags = cube_pass(&cube_pass(&below, dims, Pass::Erode), dims, Pass::Dilate);
+    ThickFatLike { lo, dims, flags }
+}
+
+/// What [`remove_thick_fat_like`] took out of a mask.
+pub struct FatLikeRemoval {
+    /// Mask positions removed.
+    pub removed: Vec<usize>,
+    /// The floor used ([`fat_like_floor_hu`]).
+    pub floor_hu: f32,
+    /// The mask's median CT number before the removal.
+    pub organ_median_hu: f32,
+}
+
+/// Removes from `mask` (positions of a box of the CT grid; `box_index` gives a position's CT-grid
+/// voxel) the voxels whose nearest model-grid voxel is thick fat-like below
+/// [`fat_like_floor_hu`]`(parenchyma_floor_hu, mask median)`. `None` where no mask voxel lies on
+/// the model grid.
+pub fn remove_thick_fat_like(
+    mask: &mut [bool],
+    box_index: impl Fn(usize) -> [usize; 3],
+    lookup: &CtLookup,
+    hu: &Volume<f32>,
+    parenchyma_floor_hu: f32,
+) -> Option<FatLikeRemoval> {
+    let mut values = Vec::new();
+    let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+    for m in (0..mask.len()).filter(|&m| mask[m]) {
+        if let Some(index) = lookup.model_index(box_index(m)) {
+            for a in 0..3 {
+                lo[a] = lo[a].min(index[a]);
+                hi[a] = hi[a].max(index[a] + 1);
+            }
+        }
+        values.extend(lookup.at(box_index(m)));
+    }
+    let organ_median_hu = median(&mut values)?;
+    let floor_hu = fat_like_floor_hu(parenchyma_floor_hu, organ_median_hu);
+    let thick = thick_fat_like(hu, floor_hu, lo, hi);
+    let mut removed = Vec::new();
+    for (m, inside) in mask.iter_mut().enumerate() {
+        if *inside
+            && lookup
+                .model_index(box_index(m))
+                .is_some_and(|i| thick.contains(i))
+        {
+            *inside = false;
+            removed.push(m);
         }
     }
-    out
+    Some(FatLikeRemoval {
+        removed,
+        floor_hu,
+        organ_median_hu,
+    })
 }
 
 /// Median of each voxel's 3×3×3 neighbourhood, clipped at the grid's faces.
@@ -136,20 +224,25 @@ mod tests {
         v
     }
 
-    fn count(v: &Volume<f32>) -> usize {
-        v.data().iter().filter(|&&x| x > 0.5).count()
+    /// Thick fat-like voxels of the whole grid.
+    fn whole(v: &Volume<f32>, floor_hu: f32) -> ThickFatLike {
+        thick_fat_like(v, floor_hu, [0; 3], v.grid().dims)
+    }
+
+    fn count(t: &ThickFatLike) -> usize {
+        t.flags.iter().filter(|&&x| x).count()
     }
 
     #[test]
     fn a_thick_fat_region_is_found_whole() {
         let dims = [16, 16, 16];
         let v = with_fat_box(dims, [4, 4, 4], [10, 10, 10]);
-        let t = thick_fat_like(&v, 0.0);
+        let t = whole(&v, 0.0);
         let inside = |x: usize, lo: usize, hi: usize| (lo..hi).contains(&x);
         for k in 0..16 {
             for j in 0..16 {
                 for i in 0..16 {
-                    let flagged = t.data()[i + 16 * (j + 16 * k)] > 0.5;
+                    let flagged = t.contains([i, j, k]);
                     if inside(i, 5, 9) && inside(j, 5, 9) && inside(k, 5, 9) {
                         assert!(flagged, "the box's inside at {i},{j},{k}");
                     }
@@ -169,9 +262,9 @@ mod tests {
         let dims = [16, 16, 16];
         // A two-voxel layer (partial volume along a fatty border) and a 2×2×2 speck.
         let layer = with_fat_box(dims, [0, 0, 4], [16, 16, 6]);
-        assert_eq!(count(&thick_fat_like(&layer, 0.0)), 0);
+        assert_eq!(count(&whole(&layer, 0.0)), 0);
         let speck = with_fat_box(dims, [6, 6, 6], [8, 8, 8]);
-        assert_eq!(count(&thick_fat_like(&speck, 0.0)), 0);
+        assert_eq!(count(&whole(&speck, 0.0)), 0);
     }
 
     #[test]
@@ -184,7 +277,77 @@ mod tests {
                 *x = -200.0;
             }
         }
-        assert_eq!(count(&thick_fat_like(&v, 0.0)), 0);
+        assert_eq!(count(&whole(&v, 0.0)), 0);
+    }
+
+    #[test]
+    fn a_box_gives_the_flags_of_the_whole_grid() {
+        // Blocky pseudo-random CT numbers (2-voxel blocks between −150 and 90 HU, a fixed LCG).
+        let dims = [20, 18, 16];
+        let mut v = Volume::filled(grid(dims), 0.0f32);
+        let mut state = 12345u64;
+        let mut block_hu = vec![0.0f32; 10 * 9 * 8];
+        for x in block_hu.iter_mut() {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            *x = -150.0 + 240.0 * ((state >> 33) as f32 / (1u64 << 31) as f32);
+        }
+        for k in 0..dims[2] {
+            for j in 0..dims[1] {
+                for i in 0..dims[0] {
+                    v.data_mut()[i + dims[0] * (j + dims[1] * k)] =
+                        block_hu[i / 2 + 10 * (j / 2 + 9 * (k / 2))];
+                }
+            }
+        }
+        let all = whole(&v, 0.0);
+        assert!(
+            count(&all) > 0,
+            "the test volume has thick fat-like regions"
+        );
+        let (lo, hi) = ([5, 4, 6], [12, 11, 10]);
+        let part = thick_fat_like(&v, 0.0, lo, hi);
+        for k in lo[2]..hi[2] {
+            for j in lo[1]..hi[1] {
+                for i in lo[0]..hi[0] {
+                    assert_eq!(
+                        part.contains([i, j, k]),
+                        all.contains([i, j, k]),
+                        "{i},{j},{k}"
+                    );
+                }
+            }
+        }
+        assert!(!part.contains([0, 0, 0]), "outside the grown box");
+    }
+
+    #[test]
+    fn removal_takes_the_fat_out_of_a_mask_and_nothing_else() {
+        // Organ at 50 HU with a 6-voxel fat box inside; the mask covers the whole grid but its
+        // outermost layer, and the CT grid is the model grid.
+        let dims = [16, 16, 16];
+        let v = with_fat_box(dims, [4, 4, 4], [10, 10, 10]);
+        let lookup = CtLookup::new(&v, v.grid());
+        let index = |m: usize| [m % 16, (m / 16) % 16, m / 256];
+        let mut mask: Vec<bool> = (0..v.grid().len())
+            .map(|m| index(m).iter().all(|&x| (1..15).contains(&x)))
+            .collect();
+        let before = mask.clone();
+        let removal = remove_thick_fat_like(&mut mask, index, &lookup, &v, 0.0)
+            .expect("the mask lies on the model grid");
+        assert_eq!(removal.organ_median_hu, 50.0);
+        assert_eq!(removal.floor_hu, -10.0);
+        assert_eq!(removal.removed.len(), 4 * 4 * 4 + 6 * 4 * 4);
+        for m in 0..mask.len() {
+            let fat = removal.removed.contains(&m);
+            assert_eq!(mask[m], before[m] && !fat, "{:?}", index(m));
+            assert!(
+                !fat || v.data()[m] < 0.0,
+                "only fat is removed: {:?}",
+                index(m)
+            );
+        }
     }
 
     #[test]

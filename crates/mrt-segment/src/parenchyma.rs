@@ -44,8 +44,8 @@ impl<'a> CtLookup<'a> {
         }
     }
 
-    /// The CT number nearest to target voxel `[i, j, k]`; `None` outside the model grid.
-    pub fn at(&self, index: [usize; 3]) -> Option<f32> {
+    /// The model-grid voxel nearest to target voxel `[i, j, k]`; `None` outside the model grid.
+    pub fn model_index(&self, index: [usize; 3]) -> Option<[usize; 3]> {
         let p = self
             .target_to_model
             .apply(index.map(|x| x as f64))
@@ -54,7 +54,13 @@ impl<'a> CtLookup<'a> {
         if (0..3).any(|a| p[a] < 0.0 || p[a] >= dims[a] as f64) {
             return None;
         }
-        let [i, j, k] = p.map(|x| x as usize);
+        Some(p.map(|x| x as usize))
+    }
+
+    /// The CT number nearest to target voxel `[i, j, k]`; `None` outside the model grid.
+    pub fn at(&self, index: [usize; 3]) -> Option<f32> {
+        let [i, j, k] = self.model_index(index)?;
+        let dims = self.hu.grid().dims;
         Some(self.hu.data()[i + dims[0] * (j + dims[1] * k)])
     }
 }

@@ -9,8 +9,8 @@ use mrt_core::{Grid, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::fat_like::{fat_like_floor_hu, holds_no_fat, thick_fat_like};
-use crate::parenchyma::{keep_parenchyma_piece, median, parenchyma_floor_hu, CtLookup};
+use crate::fat_like::{holds_no_fat, remove_thick_fat_like};
+use crate::parenchyma::{keep_parenchyma_piece, parenchyma_floor_hu, CtLookup};
 
 /// Labels on `target` (the CT grid): per voxel the channel with the highest probability, the
 /// probabilities interpolated trilinearly from the model grid.
@@ -53,7 +53,8 @@ pub struct OrganSummary {
     /// Voxels removed as smaller disconnected pieces.
     pub removed_voxels: usize,
     /// Voxels removed as a thick fat-like region inside an organ that holds no fat, see
-    /// [`crate::fat_like`] (before the pieces are counted).
+    /// [`crate::fat_like`] (before the pieces are counted), less those hole filling returned
+    /// (a fat-like region the organ encloses on every side stays in it, like any hole).
     #[serde(default)]
     pub fat_like_voxels: usize,
     /// Voxels added by hole filling.
@@ -125,29 +126,12 @@ pub fn clean_up(
                     lo[2] + m / (sub[0] * sub[1]),
                 ]
             };
-            if let (true, Some(floor)) = (holds_no_fat(name), parenchyma_floor_hu(name)) {
-                let mut values: Vec<f32> = (0..mask.len())
-                    .filter(|&m| mask[m])
-                    .filter_map(|m| lookup.at(box_index(m)))
-                    .collect();
-                if let Some(organ_hu) = median(&mut values) {
-                    let floor_hu = fat_like_floor_hu(floor, organ_hu);
-                    let thick = thick_fat_like(ct_hu_model_grid, floor_hu);
-                    let thick = CtLookup::new(&thick, labels.grid());
-                    for (m, inside) in mask.iter_mut().enumerate() {
-                        if *inside && thick.at(box_index(m)).is_some_and(|x| x > 0.5) {
-                            *inside = false;
-                            fat_like_voxels += 1;
-                        }
-                    }
-                    let ml = fat_like_voxels as f64 * voxel_ml;
-                    if ml >= FAT_LIKE_NOTE_ML {
-                        notes.push(format!(
-                            "{name}: {ml:.1} mL of fat-like tissue (below {floor_hu:.0} HU over 9 mm or more; the mask's median {organ_hu:.0} HU) removed from the mask"
-                        ));
-                    }
+            let fat_like = match (holds_no_fat(name), parenchyma_floor_hu(name)) {
+                (true, Some(floor)) => {
+                    remove_thick_fat_like(&mut mask, box_index, &lookup, ct_hu_model_grid, floor)
                 }
-            }
+                _ => None,
+            };
             let kept = keep_parenchyma_piece(
                 &mut mask,
                 sub,
@@ -160,6 +144,17 @@ pub fn clean_up(
             notes.extend(kept.note);
             let before = mask.clone();
             fill_holes(&mut mask, sub);
+            if let Some(r) = &fat_like {
+                // Hole filling returns fat-like regions the organ encloses: count what stays out.
+                fat_like_voxels = r.removed.iter().filter(|&&m| !mask[m]).count();
+                let ml = fat_like_voxels as f64 * voxel_ml;
+                if ml >= FAT_LIKE_NOTE_ML {
+                    notes.push(format!(
+                        "{name}: {ml:.1} mL of fat-like tissue (below {:.0} HU over 9 mm or more; the mask's median {:.0} HU) removed from the mask",
+                        r.floor_hu, r.organ_median_hu
+                    ));
+                }
+            }
             let data = labels.data_mut();
             for k in 0..sub[2] {
                 for j in 0..sub[1] {
