@@ -117,8 +117,20 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="nice -n 19 $VENV/bin/python"
 
+mkdir -p "$M/ct-organs" "$CACHE/ckpt" "$CACHE/ckpt2" "$CACHE/ckpt3" "$CACHE/ckpt4" "$CACHE/ckpt6"
+LOG=$M/ct-organs/training-log.txt
+# Runs 3 onwards: fine-tuning of an exported model, best checkpoint by validation Dice; the cosine lr schedule
+# follows the wall clock and ends 4 minutes before the budget.
+# fine_tune OUT_DIR INIT_ONNX STEPS LR LR_END MINUTES ORGAN_SAMPLE_WEIGHTS [SEED [SYNTH_PROB [EXTRA train.py FLAGS...]]]
+fine_tune() {
+  $PY "$M/train/train.py" --cache "${CACHE_DATA:-$CACHE/data}" --out "$1" --init-onnx "$2" --steps "$3" --seed "${8:-$SEED}" \
+    --lr "$4" --lr-end "$5" --lr-minutes "$(($6 - 4))" --max-minutes "$6" \
+    --synth-prob "${9:-0.35}" --fg-prob 0.85 --organ-sample-weights "$7" --ce-weights 1,1,3,3,4 --dice-present \
+    --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start --threads "$THREADS" "${@:10}" 2>&1 | tee -a "$LOG"
+}
+
 # 2. Training phantoms (seeds >= 100000 only) and held-out evaluation phantoms (seeds 9000-9019 small, 9000-9002 clinical)
-if [ -z "$RUN10_INIT_ONNX" ]; then   # runs 1-9, on anatomy revision 1 (the generator before stop 34)
+if [ -z "$RUN10_INIT_ONNX$RUN11_INIT_ONNX" ]; then   # runs 1-9, on anatomy revision 1 (the generator before stop 34)
 export ANATOMY_REVISION=1
 "$M/train/make_phantoms.sh" "$CACHE/phantoms" small 100000 60
 "$M/train/make_phantoms.sh" "$CACHE/phantoms" clinical 200000 6
@@ -141,17 +153,6 @@ $PY "$M/train/build_cache.py" --phantoms "$CACHE/phantoms" --anatomy "$ANATOMY_D
 #           liver:kidney_left:kidney_right:spleen 1:2:1.5:3, lr 5e-4 -> 2e-5 cosine over the RUN3_MINUTES budget,
 #           validation every 250 steps on 6 kept-out phantoms; the best checkpoint (mean Dice of the 4 organs)
 #           is exported.
-mkdir -p "$M/ct-organs" "$CACHE/ckpt" "$CACHE/ckpt2" "$CACHE/ckpt3" "$CACHE/ckpt4" "$CACHE/ckpt6"
-LOG=$M/ct-organs/training-log.txt
-# Runs 3 and 4: fine-tuning of an exported model, best checkpoint by validation Dice; the cosine lr schedule
-# follows the wall clock and ends 4 minutes before the budget.
-# fine_tune OUT_DIR INIT_ONNX STEPS LR LR_END MINUTES ORGAN_SAMPLE_WEIGHTS [SEED [SYNTH_PROB [EXTRA train.py FLAGS...]]]
-fine_tune() {
-  $PY "$M/train/train.py" --cache "${CACHE_DATA:-$CACHE/data}" --out "$1" --init-onnx "$2" --steps "$3" --seed "${8:-$SEED}" \
-    --lr "$4" --lr-end "$5" --lr-minutes "$(($6 - 4))" --max-minutes "$6" \
-    --synth-prob "${9:-0.35}" --fg-prob 0.85 --organ-sample-weights "$7" --ce-weights 1,1,3,3,4 --dice-present \
-    --val-every 250 --val-small 5 --val-overlap 0.25 --val-at-start --threads "$THREADS" "${@:10}" 2>&1 | tee -a "$LOG"
-}
 if [ -z "$RUN9_INIT_ONNX" ]; then
   if [ -z "$RUN6_INIT_ONNX" ] && [ -z "$RUN7_INIT_ONNX" ]; then
     if [ -z "$RUN4_INIT_ONNX" ]; then

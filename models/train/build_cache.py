@@ -53,6 +53,8 @@ def load_tissues(path, lab_path, shape):
     tis, sp, _ = to_lps_zyx(ti, np.asarray(ti.dataobj).astype(np.uint8))
     li = nib.load(lab_path)
     lab, _, _ = to_lps_zyx(li, np.asarray(li.dataobj).astype(np.uint8))
+    if tis.shape != lab.shape:
+        raise SystemExit(f"{path}: grid {tis.shape} is not that of {lab_path} {lab.shape}; remake the map")
     implied = np.zeros(256, np.uint8)
     for t, lbl in TISSUE_LABEL.items():
         implied[t] = lbl
@@ -83,9 +85,9 @@ def main():
         out = os.path.join(a.out, name + ".npz")
         if os.path.exists(out) or not os.path.exists(os.path.join(d, "labels.nii.gz")):
             continue
-        ct, lab, sp = load_ct_grid(os.path.join(d, "ct.nii.gz"), os.path.join(d, "labels.nii.gz"))
         if a.require_tissues and not os.path.exists(os.path.join(d, "tissues.nii.gz")):
             continue
+        ct, lab, sp = load_ct_grid(os.path.join(d, "ct.nii.gz"), os.path.join(d, "labels.nii.gz"))
         extra = {}
         if os.path.exists(os.path.join(d, "tissues.nii.gz")):
             extra["tis"] = load_tissues(os.path.join(d, "tissues.nii.gz"), os.path.join(d, "labels.nii.gz"), ct.shape)

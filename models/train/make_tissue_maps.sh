@@ -13,7 +13,8 @@ if [ "$REV" != 2 ]; then echo "tissue_map draws the latest anatomy revision (2),
 for d in "$DIR"/*_*/; do
   d=${d%/}; n=$(basename "$d"); preset=${n%_*}; s=${n##*_}
   [ -f "$d/labels.nii.gz" ] || continue
-  [ -f "$d/tissues.nii.gz" ] && continue
+  # a map older than the labels belongs to a phantom since remade
+  [ "$d/tissues.nii.gz" -nt "$d/labels.nii.gz" ] && continue
   extra=""
   # the same rule as make_phantoms.sh: every 5th phantom without tumours
   if [ $((s % 5)) -eq 0 ]; then extra="--no-tumours"; fi

@@ -58,6 +58,30 @@ def tissue_shift(tis, rng, sd_hu):
     return ndimage.gaussian_filter(off[tis], 0.6)
 
 
+# Tissue::ALL indices of the neighbours --tissue-match-prob makes as bright as an organ beside them: muscle, soft
+# tissue, stomach, bowel (the tissues a real abdomen puts against the liver and spleen without a fat plane).
+MATCHED_TISSUES = (2, 3, 9, 10)
+MATCHED_ORGANS = (1, 4)  # labels of the organs whose CT number a neighbour takes: liver, spleen
+MATCH_SD_HU = 6.0  # spread of the matched neighbour around the organ's median (the generator's own organ spread)
+
+
+def tissue_match(x, y, tis, rng):
+    """HU field that moves one neighbour tissue in the patch (MATCHED_TISSUES, chosen at random among those
+    present) onto the median CT number of an organ in the patch (liver or spleen) plus N(0, MATCH_SD_HU), smoothed
+    like tissue_shift; None where the patch holds no such pair. An unenhanced stomach touching the spleen at the
+    same CT number (held-out clinical seed 9015) can only be told apart by shape, which this makes the network
+    learn instead of leaning on a contrast the generator happens to draw."""
+    organs = [c for c in MATCHED_ORGANS if (y == c).sum() >= 50]
+    present = [t for t in MATCHED_TISSUES if (tis == t).sum() >= 50]
+    if not organs or not present:
+        return None
+    organ = organs[int(rng.integers(0, len(organs)))]
+    t = present[int(rng.integers(0, len(present)))]
+    off = np.zeros(TISSUE_COUNT, np.float32)
+    off[t] = np.median(x[y == organ]) - np.median(x[tis == t]) + rng.normal(0.0, MATCH_SD_HU)
+    return ndimage.gaussian_filter(off[tis], 0.6)
+
+
 KIDNEY_LEFT, SPLEEN = 2, 4
 CONTACT_REACH_VOXELS = 4  # 12 mm on the 3 mm grid
 
@@ -325,6 +349,9 @@ def main():
                     help="SD (HU) of a per-tissue offset added to fat, muscle, soft tissue, vessels, stomach and bowel "
                          "of phantoms whose cache file has a tissue map (build_cache.py), see tissue_shift")
     ap.add_argument("--tissue-hu-prob", type=float, default=0.5, help="fraction of phantom patches --tissue-hu-sd shifts")
+    ap.add_argument("--tissue-match-prob", type=float, default=0.0,
+                    help="fraction of phantom patches (with a tissue map) in which one neighbour tissue takes the CT "
+                         "number of the liver or spleen beside it, see tissue_match; applied after --tissue-hu-sd")
     ap.add_argument("--bf16", action="store_true",
                     help="train under CPU bfloat16 autocast with channels-last 3D tensors (weights, optimiser and loss stay "
                          "float32; validation and export run in float32): ~2.5x the steps per second on AVX512-BF16 CPUs")
@@ -418,6 +445,10 @@ def main():
                                lambda padded, key=name: cached_contact(contact_cache, key, padded), tissues.get(name))
         if t is not None and a.tissue_hu_sd > 0 and rng.random() < a.tissue_hu_prob:
             x += tissue_shift(t, rng, a.tissue_hu_sd)
+        if t is not None and rng.random() < a.tissue_match_prob:
+            shift = tissue_match(x, y, t, rng)
+            if shift is not None:
+                x += shift
         x, y = augment(x, y, rng, not use_synth)
         xt = torch.from_numpy(normalise(x))[None, None]
         yt = torch.from_numpy(y.astype(np.int64))[None]
