@@ -83,14 +83,15 @@ def main():
         seed = int(name.rsplit("_", 1)[1])
         assert seed >= 100000, "evaluation seeds (< 100000) must never be used for training"
         out = os.path.join(a.out, name + ".npz")
-        if os.path.exists(out) or not os.path.exists(os.path.join(d, "labels.nii.gz")):
+        tis_path, lab_path = os.path.join(d, "tissues.nii.gz"), os.path.join(d, "labels.nii.gz")
+        if os.path.exists(out) or not os.path.exists(lab_path):
             continue
-        if a.require_tissues and not os.path.exists(os.path.join(d, "tissues.nii.gz")):
+        if a.require_tissues and not os.path.exists(tis_path):
             continue
-        ct, lab, sp = load_ct_grid(os.path.join(d, "ct.nii.gz"), os.path.join(d, "labels.nii.gz"))
+        ct, lab, sp = load_ct_grid(os.path.join(d, "ct.nii.gz"), lab_path)
         extra = {}
-        if os.path.exists(os.path.join(d, "tissues.nii.gz")):
-            extra["tis"] = load_tissues(os.path.join(d, "tissues.nii.gz"), os.path.join(d, "labels.nii.gz"), ct.shape)
+        if os.path.exists(tis_path):
+            extra["tis"] = load_tissues(tis_path, lab_path, ct.shape)
         np.savez(out, img=np.round(ct).astype(np.int16), lab=lab, **extra)
         print(f"{name} {ct.shape} from spacing {np.round(sp, 2).tolist()} ({time.time() - t0:.0f}s)", flush=True)
     for ti, (fname, kind) in enumerate(TEMPLATES):

@@ -48,6 +48,12 @@ SHIFTED_TISSUES = (1, 2, 3, 7, 8, 9, 10)
 TISSUE_COUNT = 21
 
 
+def offset_field(off, tis):
+    """HU field of the per-tissue offsets `off` (indexed by Tissue::ALL) over the tissue map `tis`, smoothed over
+    ~1 voxel (the phantom CT's own blur) so that no new step edge appears where two tissues meet."""
+    return ndimage.gaussian_filter(off[tis], 0.6)
+
+
 def tissue_shift(tis, rng, sd_hu):
     """HU field that moves each of SHIFTED_TISSUES by its own N(0, sd_hu) offset, smoothed over ~1 voxel (the
     phantom CT's own blur) so that no new step edge appears where two tissues meet. A stomach or muscle as bright
@@ -55,7 +61,7 @@ def tissue_shift(tis, rng, sd_hu):
     by its shape and place rather than by its CT number alone."""
     off = np.zeros(TISSUE_COUNT, np.float32)
     off[list(SHIFTED_TISSUES)] = rng.normal(0.0, sd_hu, len(SHIFTED_TISSUES))
-    return ndimage.gaussian_filter(off[tis], 0.6)
+    return offset_field(off, tis)
 
 
 # Tissue::ALL indices of the neighbours --tissue-match-prob makes as bright as an organ beside them: muscle, soft
@@ -79,7 +85,7 @@ def tissue_match(x, y, tis, rng):
     t = present[int(rng.integers(0, len(present)))]
     off = np.zeros(TISSUE_COUNT, np.float32)
     off[t] = np.median(x[y == organ]) - np.median(x[tis == t]) + rng.normal(0.0, MATCH_SD_HU)
-    return ndimage.gaussian_filter(off[tis], 0.6)
+    return offset_field(off, tis)
 
 
 KIDNEY_LEFT, SPLEEN = 2, 4
@@ -445,7 +451,8 @@ def main():
                                lambda padded, key=name: cached_contact(contact_cache, key, padded), tissues.get(name))
         if t is not None and a.tissue_hu_sd > 0 and rng.random() < a.tissue_hu_prob:
             x += tissue_shift(t, rng, a.tissue_hu_sd)
-        if t is not None and rng.random() < a.tissue_match_prob:
+        # no draw when off, so that runs before this option replay the same random stream
+        if t is not None and a.tissue_match_prob > 0 and rng.random() < a.tissue_match_prob:
             shift = tissue_match(x, y, t, rng)
             if shift is not None:
                 x += shift

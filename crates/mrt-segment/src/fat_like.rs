@@ -100,40 +100,38 @@ pub struct FatLikeRemoval {
 }
 
 /// Removes from `mask` (positions of a box of the CT grid; `box_index` gives a position's CT-grid
-/// voxel) the voxels whose nearest model-grid voxel is thick fat-like below
+/// voxel) the voxels whose nearest model-grid voxel (through `lookup`) is thick fat-like below
 /// [`fat_like_floor_hu`]`(parenchyma_floor_hu, mask median)`. `None` where no mask voxel lies on
 /// the model grid.
 pub fn remove_thick_fat_like(
     mask: &mut [bool],
     box_index: impl Fn(usize) -> [usize; 3],
     lookup: &CtLookup,
-    hu: &Volume<f32>,
     parenchyma_floor_hu: f32,
 ) -> Option<FatLikeRemoval> {
-    let mut values = Vec::new();
-    let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
-    for m in (0..mask.len()).filter(|&m| mask[m]) {
-        if let Some(index) = lookup.model_index(box_index(m)) {
-            for a in 0..3 {
-                lo[a] = lo[a].min(index[a]);
-                hi[a] = hi[a].max(index[a] + 1);
-            }
-        }
-        values.extend(lookup.at(box_index(m)));
-    }
+    // Each mask voxel's model-grid voxel, once: for the median, the box and the removal.
+    let on_grid: Vec<(usize, [usize; 3])> = (0..mask.len())
+        .filter(|&m| mask[m])
+        .filter_map(|m| lookup.model_index(box_index(m)).map(|index| (m, index)))
+        .collect();
+    let mut values: Vec<f32> = on_grid.iter().map(|&(_, i)| lookup.at_model(i)).collect();
     let organ_median_hu = median(&mut values)?;
-    let floor_hu = fat_like_floor_hu(parenchyma_floor_hu, organ_median_hu);
-    let thick = thick_fat_like(hu, floor_hu, lo, hi);
-    let mut removed = Vec::new();
-    for (m, inside) in mask.iter_mut().enumerate() {
-        if *inside
-            && lookup
-                .model_index(box_index(m))
-                .is_some_and(|i| thick.contains(i))
-        {
-            *inside = false;
-            removed.push(m);
+    let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+    for (_, index) in &on_grid {
+        for a in 0..3 {
+            lo[a] = lo[a].min(index[a]);
+            hi[a] = hi[a].max(index[a] + 1);
         }
+    }
+    let floor_hu = fat_like_floor_hu(parenchyma_floor_hu, organ_median_hu);
+    let thick = thick_fat_like(lookup.model_grid_hu(), floor_hu, lo, hi);
+    let removed: Vec<usize> = on_grid
+        .into_iter()
+        .filter(|&(_, index)| thick.contains(index))
+        .map(|(m, _)| m)
+        .collect();
+    for &m in &removed {
+        mask[m] = false;
     }
     Some(FatLikeRemoval {
         removed,
@@ -334,7 +332,7 @@ mod tests {
             .map(|m| index(m).iter().all(|&x| (1..15).contains(&x)))
             .collect();
         let before = mask.clone();
-        let removal = remove_thick_fat_like(&mut mask, index, &lookup, &v, 0.0)
+        let removal = remove_thick_fat_like(&mut mask, index, &lookup, 0.0)
             .expect("the mask lies on the model grid");
         assert_eq!(removal.organ_median_hu, 50.0);
         assert_eq!(removal.floor_hu, -10.0);

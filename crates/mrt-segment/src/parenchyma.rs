@@ -59,9 +59,18 @@ impl<'a> CtLookup<'a> {
 
     /// The CT number nearest to target voxel `[i, j, k]`; `None` outside the model grid.
     pub fn at(&self, index: [usize; 3]) -> Option<f32> {
-        let [i, j, k] = self.model_index(index)?;
+        self.model_index(index).map(|i| self.at_model(i))
+    }
+
+    /// The CT number of model-grid voxel `[i, j, k]` (an index [`Self::model_index`] gave).
+    pub fn at_model(&self, [i, j, k]: [usize; 3]) -> f32 {
         let dims = self.hu.grid().dims;
-        Some(self.hu.data()[i + dims[0] * (j + dims[1] * k)])
+        self.hu.data()[i + dims[0] * (j + dims[1] * k)]
+    }
+
+    /// The CT numbers on the model grid.
+    pub fn model_grid_hu(&self) -> &'a Volume<f32> {
+        self.hu
     }
 }
 

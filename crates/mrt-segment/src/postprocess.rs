@@ -127,9 +127,7 @@ pub fn clean_up(
                 ]
             };
             let fat_like = match (holds_no_fat(name), parenchyma_floor_hu(name)) {
-                (true, Some(floor)) => {
-                    remove_thick_fat_like(&mut mask, box_index, &lookup, ct_hu_model_grid, floor)
-                }
+                (true, Some(floor)) => remove_thick_fat_like(&mut mask, box_index, &lookup, floor),
                 _ => None,
             };
             let kept = keep_parenchyma_piece(
